@@ -1,0 +1,42 @@
+"""Ports: the interfaces that adapters plug into. Each has a real adapter and an in-memory fake."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, Protocol
+
+from gnosis.model.types import Bar, Decision, Fill, Order
+
+
+class MarketFeed(Protocol):
+    """A source of bars in time order (synthetic, replay file, or a live stream)."""
+
+    symbols: tuple[str, ...]
+
+    def bars(self) -> Iterator[Bar]: ...
+
+
+class Strategy(Protocol):
+    """Turns each bar of a symbol into a decision. Must be causal: only bars <= t are seen."""
+
+    name: str
+
+    def on_bar(self, bar: Bar) -> Decision: ...
+
+    def snapshot(self) -> Any:
+        """Return picklable state from which ``restore`` rebuilds the strategy exactly."""
+        ...
+
+    def restore(self, state: Any) -> None: ...
+
+
+class Broker(Protocol):
+    """Executes orders. The simulated broker fills on the bar after submission."""
+
+    def submit(self, order: Order) -> None: ...
+
+    def cancel(self, client_order_id: str) -> bool: ...
+
+    def on_bar(self, bar: Bar) -> list[Fill]: ...
+
+    def open_orders(self) -> list[Order]: ...

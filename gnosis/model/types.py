@@ -1,0 +1,265 @@
+"""Immutable domain types that refuse bad values at construction.
+
+Timestamps are integer nanoseconds since the Unix epoch, UTC (``ts_event`` is when the source
+says a thing happened, ``ts_init`` is when we received it), as in NautilusTrader: integers are
+cheap on the per-bar path and cannot be naive.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import Enum
+from typing import NamedTuple
+
+NANOS_PER_SECOND = 1_000_000_000
+NANOS_PER_MINUTE = 60 * NANOS_PER_SECOND
+_INF = math.inf
+
+
+class InvalidValue(ValueError):
+    """A value that the domain cannot represent (NaN, infinity, non-positive price, ...)."""
+
+
+def ns_to_datetime(ts: int) -> datetime:
+    """Return the timezone-aware UTC datetime of an epoch-nanosecond timestamp."""
+    return datetime.fromtimestamp(ts / NANOS_PER_SECOND, tz=UTC)
+
+
+def datetime_to_ns(moment: datetime) -> int:
+    """Return epoch nanoseconds of an aware datetime; naive datetimes are refused."""
+    if moment.tzinfo is None:
+        raise InvalidValue(f"naive datetime {moment!r}: timestamps must be timezone-aware")
+    delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86_400 + delta.seconds) * NANOS_PER_SECOND + delta.microseconds * 1000
+
+
+def format_ns(ts: int) -> str:
+    """Return a compact ISO-8601 UTC string of an epoch-nanosecond timestamp."""
+    return ns_to_datetime(ts).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _check_positive(name: str, value: float) -> None:
+    if not (0.0 < value < _INF):
+        raise InvalidValue(f"{name} must be a finite positive number, got {value!r}")
+
+
+def _check_finite(name: str, value: float) -> None:
+    if not (-_INF < value < _INF):
+        raise InvalidValue(f"{name} must be finite, got {value!r}")
+
+
+class _BarFields(NamedTuple):
+    symbol: str
+    ts_event: int
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+    trade_count: int | None = None
+    vwap: float | None = None
+    ts_init: int = 0
+    interval_s: int = 60
+
+
+class Bar(_BarFields):
+    """One OHLCV bar; ``ts_event`` is the start of the bar's interval.
+
+    A tuple underneath (immutable, compact, fast to build on the hot path); construction
+    validates every field so a bad bar can never enter the engine.
+    """
+
+    __slots__ = ()
+
+    def __new__(
+        cls,
+        symbol: str,
+        ts_event: int,
+        open: float,  # noqa: A002 - the market's own word
+        high: float,
+        low: float,
+        close: float,
+        volume: float,
+        trade_count: int | None = None,
+        vwap: float | None = None,
+        ts_init: int = 0,
+        interval_s: int = 60,
+    ) -> Bar:
+        # One chained comparison rejects NaN (every comparison with NaN is false), infinities,
+        # non-positive prices and an inconsistent range.
+        if not (0.0 < low <= open <= high < _INF and low <= close <= high):
+            raise InvalidValue(
+                f"bad bar {symbol} @ {ts_event}: o={open} h={high} l={low} c={close} "
+                "(need 0 < low <= open,close <= high < inf)"
+            )
+        if not (0.0 <= volume < _INF):
+            raise InvalidValue(f"bad bar {symbol} @ {ts_event}: volume={volume}")
+        if not symbol:
+            raise InvalidValue("bar without a symbol")
+        if vwap is not None and not (0.0 < vwap < _INF):
+            vwap = None  # vwap is advisory; a broken one is dropped, not fatal
+        return _BarFields.__new__(
+            cls,
+            symbol,
+            ts_event,
+            open,
+            high,
+            low,
+            close,
+            volume,
+            trade_count,
+            vwap,
+            ts_init or ts_event + interval_s * NANOS_PER_SECOND,
+            interval_s,
+        )
+
+    @property
+    def timestamp(self) -> datetime:
+        return ns_to_datetime(self.ts_event)
+
+    @property
+    def ts_close(self) -> int:
+        """When the bar's interval ends (the earliest moment its close is known)."""
+        return self.ts_event + self.interval_s * NANOS_PER_SECOND
+
+
+class Side(Enum):
+    BUY = "buy"
+    SELL = "sell"
+
+    @property
+    def sign(self) -> int:
+        return 1 if self is Side.BUY else -1
+
+    @classmethod
+    def of_sign(cls, sign: int) -> Side:
+        if sign > 0:
+            return cls.BUY
+        if sign < 0:
+            return cls.SELL
+        raise InvalidValue("a side needs a non-zero sign")
+
+
+class OrderType(Enum):
+    MARKET = "market"
+    LIMIT = "limit"
+    STOP = "stop"
+
+
+class OrderStatus(Enum):
+    NEW = "new"
+    PARTIALLY_FILLED = "partially_filled"
+    FILLED = "filled"
+    CANCELED = "canceled"
+    REJECTED = "rejected"
+
+    @property
+    def is_open(self) -> bool:
+        return self in (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED)
+
+
+class TradingState(Enum):
+    """Engine trading state, as in mature engines: exits only when REDUCING, nothing when HALTED."""
+
+    ACTIVE = "active"
+    REDUCING = "reducing"
+    HALTED = "halted"
+
+
+@dataclass(frozen=True, slots=True)
+class Vote:
+    """One agent's vote. An abstention is explicit and carries its reason."""
+
+    agent: str
+    signal: int
+    confidence: float
+    reasoning: str
+    abstained: bool = False
+
+    def __post_init__(self) -> None:
+        if self.signal not in (-1, 0, 1):
+            raise InvalidValue(f"{self.agent}: signal must be -1, 0 or +1, got {self.signal!r}")
+        if not (0.0 <= self.confidence <= 1.0):
+            raise InvalidValue(f"{self.agent}: confidence must be in [0, 1], got {self.confidence!r}")
+        if self.abstained and self.signal != 0:
+            raise InvalidValue(f"{self.agent}: an abstention cannot carry a signal")
+
+    @classmethod
+    def abstain(cls, agent: str, reason: str) -> Vote:
+        return cls(agent=agent, signal=0, confidence=0.0, reasoning=reason, abstained=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What a strategy concluded on one bar of one symbol."""
+
+    symbol: str
+    ts_event: int
+    signal: int
+    confidence: float
+    votes: tuple[Vote, ...] = ()
+    regime: str | None = None
+    regime_confidence: float | None = None
+    reasoning: str = ""
+    inactive: tuple[tuple[str, str], ...] = ()  # (agent, why it is not active)
+
+    def __post_init__(self) -> None:
+        if self.signal not in (-1, 0, 1):
+            raise InvalidValue(f"decision signal must be -1, 0 or +1, got {self.signal!r}")
+        if not (0.0 <= self.confidence <= 1.0):
+            raise InvalidValue(f"decision confidence must be in [0, 1], got {self.confidence!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    """An order as the engine knows it. ``client_order_id`` is deterministic and idempotent."""
+
+    client_order_id: str
+    symbol: str
+    side: Side
+    quantity: float
+    order_type: OrderType
+    ts_created: int
+    limit_price: float | None = None
+    stop_price: float | None = None
+    reason: str = ""
+    expected_price: float | None = None
+
+    def __post_init__(self) -> None:
+        _check_positive("order quantity", self.quantity)
+        if self.limit_price is not None:
+            _check_positive("limit price", self.limit_price)
+        if self.stop_price is not None:
+            _check_positive("stop price", self.stop_price)
+        if not self.client_order_id:
+            raise InvalidValue("an order needs a client order id")
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    """One execution. ``quantity`` is this fill's quantity, never a cumulative one."""
+
+    client_order_id: str
+    symbol: str
+    side: Side
+    quantity: float
+    price: float
+    fee: float
+    ts_event: int
+    expected_price: float
+    liquidity_note: str = ""
+    extra: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _check_positive("fill quantity", self.quantity)
+        _check_positive("fill price", self.price)
+        _check_finite("fee", self.fee)
+        if self.fee < 0:
+            raise InvalidValue(f"fee must be non-negative, got {self.fee}")
+
+    @property
+    def slippage_cost(self) -> float:
+        """Cash lost to slippage against the expected price (positive = worse than expected)."""
+        return (self.price - self.expected_price) * self.quantity * self.side.sign

@@ -8,7 +8,7 @@ cheap on the per-bar path and cannot be naive.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
 from typing import NamedTuple
@@ -226,9 +226,26 @@ class Order:
     stop_price: float | None = None
     reason: str = ""
     expected_price: float | None = None
+    # A bracket: when this (entry) order fills, the broker places a stop-loss and a
+    # take-profit child that cancel each other (as Alpaca's order_class="bracket").
+    stop_loss: float | None = None
+    take_profit: float | None = None
+    parent_id: str | None = None
+    oco_group: str | None = None
 
     def __post_init__(self) -> None:
         _check_positive("order quantity", self.quantity)
+        for name in ("stop_loss", "take_profit"):
+            value = getattr(self, name)
+            if value is not None:
+                _check_positive(name, value)
+        if self.stop_loss is not None and self.take_profit is not None:
+            # the stop must sit on the losing side of the target for the order's direction
+            if (self.take_profit - self.stop_loss) * self.side.sign <= 0:
+                raise InvalidValue(
+                    f"bracket of {self.client_order_id}: stop {self.stop_loss} and target "
+                    f"{self.take_profit} are on the wrong sides for a {self.side.value}"
+                )
         if self.limit_price is not None:
             _check_positive("limit price", self.limit_price)
         if self.stop_price is not None:
@@ -250,7 +267,7 @@ class Fill:
     ts_event: int
     expected_price: float
     liquidity_note: str = ""
-    extra: dict[str, float] = field(default_factory=dict)
+    reason: str = ""  # why the order existed: entry, stop_loss, take_profit, time_stop, ...
 
     def __post_init__(self) -> None:
         _check_positive("fill quantity", self.quantity)

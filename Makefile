@@ -1,0 +1,45 @@
+# Gnosis developer targets. Every target creates the virtualenv on first use.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: help setup run backtest bench test test-fast lint typecheck bench-backtrader clean
+
+help:            ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	touch $(STAMP)
+
+setup: $(STAMP)  ## create .venv and install gnosis with dev and bench extras
+
+run: $(STAMP)    ## the main job: the bot on the simulated market, live console
+	$(BIN)/gnosis run $(ARGS)
+
+backtest: $(STAMP)  ## a 100,000-bar synthetic backtest with a summary
+	$(BIN)/gnosis backtest --synthetic --bars 100000 --seed 7 $(ARGS)
+
+bench: $(STAMP)  ## gnosis bench --json on 100,000 bars
+	$(BIN)/gnosis bench --bars 100000 --json
+
+bench-backtrader: $(STAMP)  ## the same SMA crossover in gnosis and backtrader, ratio of bars/s
+	$(BIN)/python benchmarks/bench_vs_backtrader.py
+
+test: $(STAMP)   ## the whole test suite
+	$(BIN)/python -m pytest
+
+test-fast: $(STAMP)  ## unit tests only
+	$(BIN)/python -m pytest tests/unit
+
+lint: $(STAMP)   ## ruff
+	$(BIN)/ruff check gnosis tests benchmarks
+
+typecheck: $(STAMP)  ## mypy on the package
+	$(BIN)/mypy
+
+clean:           ## remove the virtualenv and caches
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

@@ -1,0 +1,76 @@
+"""One place that wires every mode: modes differ only in what is plugged in."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gnosis.core.bus import EventBus
+from gnosis.core.clock import ReplayClock
+from gnosis.core.config import GnosisConfig
+from gnosis.model.ports import MarketFeed, Strategy
+from gnosis.trading.engine import Engine
+from gnosis.trading.sim_broker import SimBroker
+from gnosis.trading.state import StateStore
+
+BARS_PER_SESSION = 390
+
+
+@dataclass(slots=True)
+class System:
+    config: GnosisConfig
+    engine: Engine
+    feed: MarketFeed
+    bus: EventBus
+    store: StateStore | None
+    market: Any = None  # the synthetic market, when it is the feed (ground truth, news)
+
+
+def build_strategy(config: GnosisConfig, market: Any = None) -> Strategy:
+    """The configured strategy: the five-agent ensemble (default) or the SMA crossover."""
+    if config.strategy.name == "sma":
+        from gnosis.strategies.sma_crossover import SmaCrossover
+
+        return SmaCrossover(config.strategy.sma_fast, config.strategy.sma_slow)
+    from gnosis.strategies.ensemble import AgentEnsemble
+
+    phase_of = getattr(market, "phase_at", None)
+    return AgentEnsemble(seed=config.market.seed, phase_of=phase_of)
+
+
+def synthetic_market(config: GnosisConfig, bars: int | None = None) -> Any:
+    """The embedded default market; ``bars`` sizes it (across all symbols)."""
+    from gnosis.data.synthetic import SyntheticMarket
+
+    market_cfg = config.market
+    days = market_cfg.days
+    if bars is not None:
+        days = max(1, math.ceil(bars / (BARS_PER_SESSION * len(market_cfg.symbols))))
+    return SyntheticMarket(
+        symbols=market_cfg.symbols, seed=market_cfg.seed, start=market_cfg.start, days=days
+    )
+
+
+def build_system(
+    config: GnosisConfig,
+    feed: MarketFeed,
+    *,
+    market: Any = None,
+    state_dir: Path | None = None,
+    strategy: Strategy | None = None,
+    bus: EventBus | None = None,
+) -> System:
+    """Wire feed, strategy, risk, positions, broker and (optionally) durable state."""
+    bus = bus or EventBus()
+    store = StateStore(state_dir) if state_dir is not None else None
+    engine = Engine(
+        config,
+        strategy or build_strategy(config, market),
+        SimBroker(config.execution),
+        clock=ReplayClock(),
+        bus=bus,
+        store=store,
+    )
+    return System(config, engine, feed, bus, store, market)

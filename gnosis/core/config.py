@@ -1,0 +1,119 @@
+"""One typed, validated configuration tree.
+
+Values come from (highest first) explicit arguments, environment variables with the ``GNOSIS_``
+prefix (nested with ``__``, e.g. ``GNOSIS_RISK__MAX_POSITIONS=5``), a ``.env`` file, and the
+defaults below. Unknown keys are rejected so a typo never silently falls back to a default.
+Alpaca credentials are secrets: they are never logged, printed or served.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RiskConfig(_Section):
+    max_positions: int = Field(3, ge=1, le=100)
+    max_position_pct: float = Field(0.15, gt=0, le=1)
+    max_total_exposure_pct: float = Field(0.30, gt=0, le=4)
+    daily_loss_limit_pct: float = Field(0.05, gt=0, lt=1)
+    max_drawdown_pct: float = Field(0.10, gt=0, lt=1)
+    stop_loss_pct: float = Field(0.02, gt=0, lt=0.5)
+    max_stop_loss_pct: float = Field(0.05, gt=0, lt=0.5)
+    reward_risk: float = Field(2.0, gt=0)
+    kelly_fraction: float = Field(0.5, gt=0, le=1)
+    target_volatility: float = Field(0.15, gt=0)
+    volatility_scale_bounds: tuple[float, float] = (0.25, 2.0)
+    min_confidence: float = Field(0.0, ge=0, le=1)
+    allow_shorts: bool = True
+    # Peer benchmarks: a fixed share quantity instead of Kelly × volatility sizing, and no
+    # bracket orders. Limits still apply.
+    fixed_quantity: float = Field(0.0, ge=0)
+    brackets: bool = True
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RiskConfig:
+        if self.max_stop_loss_pct < self.stop_loss_pct:
+            raise ValueError("max_stop_loss_pct must be >= stop_loss_pct")
+        if self.max_position_pct > self.max_total_exposure_pct:
+            raise ValueError("max_position_pct must be <= max_total_exposure_pct")
+        low, high = self.volatility_scale_bounds
+        if not 0 < low <= high:
+            raise ValueError("volatility_scale_bounds must be 0 < low <= high")
+        return self
+
+
+class PositionConfig(_Section):
+    max_bars_held: int = Field(120, ge=1)
+
+
+class ExecutionConfig(_Section):
+    slippage_bps: float = Field(1.0, ge=0)
+    impact_coefficient: float = Field(0.1, ge=0)
+    max_participation: float = Field(0.10, gt=0, le=1)
+    commission_per_share: float = Field(0.0, ge=0)
+    sell_fee_bps: float = Field(0.278, ge=0)
+
+
+class StrategyConfig(_Section):
+    name: Literal["agents", "sma"] = "agents"
+    sma_fast: int = Field(10, ge=1)
+    sma_slow: int = Field(30, ge=2)
+
+
+class MarketConfig(_Section):
+    symbols: tuple[str, ...] = ("SPY",)
+    seed: int = 7
+    start: str = "2024-01-02"
+    days: int = Field(20, ge=1)
+
+
+class GnosisConfig(BaseSettings):
+    """The whole configuration tree."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="GNOSIS_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        extra="forbid",
+        frozen=True,
+    )
+
+    initial_cash: float = Field(100_000.0, gt=0)
+    state_dir: Path = Path("gnosis-state")
+    risk: RiskConfig = RiskConfig()
+    positions: PositionConfig = PositionConfig()
+    execution: ExecutionConfig = ExecutionConfig()
+    strategy: StrategyConfig = StrategyConfig()
+    market: MarketConfig = MarketConfig()
+    alpaca_api_key: SecretStr | None = Field(None, validation_alias="ALPACA_API_KEY")
+    alpaca_secret_key: SecretStr | None = Field(None, validation_alias="ALPACA_SECRET_KEY")
+    alpaca_base_url: str | None = Field(None, validation_alias="ALPACA_BASE_URL")
+    alpaca_data_url: str | None = Field(None, validation_alias="ALPACA_DATA_URL")
+    alpaca_stream_url: str | None = Field(None, validation_alias="ALPACA_STREAM_URL")
+
+
+class ConfigError(ValueError):
+    """Configuration that cannot be used, with a message a person can act on."""
+
+
+def load_config(**overrides: object) -> GnosisConfig:
+    """Build the configuration, turning validation errors into one readable message."""
+    try:
+        return GnosisConfig(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors():
+            where = ".".join(str(part) for part in error["loc"]) or "config"
+            message = error["msg"]
+            if error["type"] == "extra_forbidden":
+                message = "unknown setting (check the spelling in arguments, GNOSIS_* env or .env)"
+            lines.append(f"  {where}: {message}")
+        raise ConfigError("invalid configuration:\n" + "\n".join(lines)) from None

@@ -1,0 +1,431 @@
+"""The trading core: one single-threaded consumer of bars and commands.
+
+Per bar of one symbol, in this order:
+1. the broker fills what was decided on earlier bars (next-bar fills, brackets, stops);
+2. positions are marked at the close and the risk manager folds in the new equity
+   (daily loss limit, drawdown breaker, which may flatten);
+3. time stops are sent;
+4. the strategy decides on this bar (it sees bars <= t only) and the decision passes the risk
+   gate; an approved entry goes to the broker as a bracket order that can fill on bar t+1.
+Then the whole state is committed (when a store is attached) before the next bar.
+Everything the engine does is also published as an event.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from gnosis.core.bus import EventBus
+from gnosis.core.clock import ReplayClock
+from gnosis.core.config import GnosisConfig
+from gnosis.data.indicators import RollingMeanStd
+from gnosis.model.events import (
+    BarProcessed,
+    DecisionMade,
+    Notice,
+    OrderCanceled,
+    OrderFilled,
+    OrderSubmitted,
+    PositionClosed,
+    PositionOpened,
+    TradeRefused,
+    TradingStateChanged,
+)
+from gnosis.model.ports import Strategy
+from gnosis.model.types import Bar, Decision, Fill, Order, OrderType, Side, TradingState
+from gnosis.trading.position_manager import PositionManager, Trade
+from gnosis.trading.risk_manager import Approval, RiskManager, StateChange, trading_day
+from gnosis.trading.sim_broker import SimBroker
+from gnosis.trading.state import StateStore
+
+_MINUTES_PER_YEAR = 252 * 390
+_VOLATILITY_WINDOW = 60
+
+
+@dataclass(slots=True)
+class RunStats:
+    """Running statistics of a run, O(1) to update per bar."""
+
+    bars: int = 0
+    peak_equity: float = 0.0
+    max_drawdown: float = 0.0
+    day: int = -1
+    day_close_equity: float = 0.0
+    daily_returns: list[float] = field(default_factory=list)
+    regime_counts: Counter[str] = field(default_factory=Counter)
+    votes: dict[str, Counter[str]] = field(default_factory=dict)
+    refusals: Counter[str] = field(default_factory=Counter)
+    decisions: Counter[int] = field(default_factory=Counter)
+    agent_errors: Counter[str] = field(default_factory=Counter)
+    last_equity: float = 0.0
+
+
+class Engine:
+    """Wire strategy, risk, positions and broker; process one bar at a time."""
+
+    def __init__(
+        self,
+        config: GnosisConfig,
+        strategy: Strategy,
+        broker: SimBroker,
+        *,
+        clock: ReplayClock | None = None,
+        bus: EventBus | None = None,
+        store: StateStore | None = None,
+    ) -> None:
+        self.config = config
+        self.strategy = strategy
+        self.broker = broker
+        self.clock = clock or ReplayClock()
+        self.bus = bus or EventBus()
+        self.store = store
+        self.risk = RiskManager(config.risk)
+        self.positions = PositionManager(config.initial_cash)
+        self.stats = RunStats(
+            peak_equity=config.initial_cash,
+            day_close_equity=config.initial_cash,
+            last_equity=config.initial_cash,
+        )
+        self.run_id = uuid.uuid4().hex[:8]
+        self.sequence = 0  # bars processed, across restarts: the feed resumes after it
+        self._order_sequence = 0
+        self._bar_index: dict[str, int] = {}
+        self._volatility: dict[str, tuple[RollingMeanStd, list[float]]] = {}
+        self._entries: dict[str, Order] = {}  # symbol -> entry order of the open/pending position
+        self._exits: dict[str, str] = {}  # symbol -> working exit order id
+        self._journal_fills: list[Fill] = []
+        self._journal_trades: list[Trade] = []
+        self._journal_orders: list[Order] = []
+        self._max_bars_held = config.positions.max_bars_held
+        self._brackets = config.risk.brackets
+
+    # -- restart -----------------------------------------------------------------------------
+    def resume_from_store(self) -> bool:
+        """Load the last committed state; return True when there was one."""
+        if self.store is None:
+            return False
+        loaded = self.store.load()
+        if loaded is None:
+            return False
+        self.sequence, snapshot = loaded
+        self.restore(snapshot)
+        self._publish(Notice(self.clock.now_ns(), self.clock.now_ns(),
+                             f"resumed after bar #{self.sequence} (run {self.run_id})"))
+        return True
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "order_sequence": self._order_sequence,
+            "bar_index": dict(self._bar_index),
+            "volatility": self._volatility,
+            "entries": dict(self._entries),
+            "exits": dict(self._exits),
+            "stats": self.stats,
+            "clock": self.clock.now_ns(),
+            "positions": self.positions.snapshot(),
+            "risk": self.risk.snapshot(),
+            "broker": self.broker.snapshot(),
+            "strategy": self.strategy.snapshot(),
+        }
+
+    def restore(self, snapshot: dict[str, Any]) -> None:
+        self.run_id = snapshot["run_id"]
+        self._order_sequence = snapshot["order_sequence"]
+        self._bar_index = snapshot["bar_index"]
+        self._volatility = snapshot["volatility"]
+        self._entries = snapshot["entries"]
+        self._exits = snapshot["exits"]
+        self.stats = snapshot["stats"]
+        self.clock.advance_to(snapshot["clock"])
+        self.positions.restore(snapshot["positions"])
+        self.risk.restore(snapshot["risk"])
+        self.broker.restore(snapshot["broker"])
+        self.strategy.restore(snapshot["strategy"])
+
+    # -- the per-bar path -------------------------------------------------------------------------
+    def on_bar(self, bar: Bar) -> Decision:
+        symbol = bar.symbol
+        self.clock.advance_to(bar.ts_close)
+        index = self._bar_index.get(symbol, -1) + 1
+        self._bar_index[symbol] = index
+        self.sequence += 1
+        volatility = self._update_volatility(symbol, bar.close, bar.interval_s)
+
+        fills = self.broker.on_bar(bar)
+        for fill in fills:
+            self._apply_fill(fill, index)
+
+        positions = self.positions
+        positions.mark(bar)
+        equity = positions.equity
+        change = self.risk.on_equity(bar.ts_event, equity)
+        if change is not None:
+            self._on_state_change(change, bar)
+
+        position = positions.positions.get(symbol)
+        if (
+            position is not None
+            and index - position.opened_bar >= self._max_bars_held
+            and symbol not in self._exits
+        ):
+            self._submit_exit(symbol, "time_stop", bar)
+
+        decision = self.strategy.on_bar(bar)
+        quantity, note = 0.0, ""
+        if decision.signal:
+            quantity, note = self._act(decision, bar, volatility)
+        self._record(bar, decision, equity, quantity, note)
+        if self.store is not None:
+            self._commit(bar, equity)
+        return decision
+
+    def _update_volatility(self, symbol: str, close: float, interval_s: int) -> float:
+        """Annualized realized volatility of the symbol for the bar interval (sizing input)."""
+        entry = self._volatility.get(symbol)
+        if entry is None:
+            entry = self._volatility[symbol] = (RollingMeanStd(_VOLATILITY_WINDOW), [close])
+        stats, last = entry
+        stats.update(math.log(close / last[0]))
+        last[0] = close
+        periods_per_year = _MINUTES_PER_YEAR * 60 / interval_s
+        return stats.std * math.sqrt(periods_per_year) if stats.size > 2 else 0.0
+
+    def _act(self, decision: Decision, bar: Bar, volatility: float) -> tuple[float, str]:
+        symbol = bar.symbol
+        position = self.positions.positions.get(symbol)
+        if position is not None:
+            if (position.quantity > 0) == (decision.signal > 0):
+                return 0.0, "already positioned this way"
+            if symbol in self._exits:
+                return 0.0, "exit already working"
+            exit_order = self._submit_exit(symbol, "signal_reversal", bar)
+            return exit_order.quantity * exit_order.side.sign, "exit on reversal"
+        if symbol in self._entries:
+            return 0.0, "entry order still working"
+        pending_notional = sum(
+            o.quantity * (o.expected_price or 0.0)
+            for s, o in self._entries.items()
+            if s not in self.positions.positions
+        )
+        answer = self.risk.approve_entry(
+            signal=decision.signal,
+            confidence=decision.confidence,
+            price=bar.close,
+            volatility=volatility,
+            equity=self.positions.equity,
+            gross_exposure=self.positions.gross_exposure + pending_notional,
+            open_positions=len(self.positions.positions) + sum(
+                1 for s in self._entries if s not in self.positions.positions
+            ),
+        )
+        if not isinstance(answer, Approval):
+            self.stats.refusals[answer.reason.split(":")[0].split(" (")[0]] += 1
+            if self.bus.wants(TradeRefused):
+                self._publish(TradeRefused(bar.ts_event, self.clock.now_ns(), symbol,
+                                           decision.signal, answer.reason))
+            return 0.0, answer.reason
+        order = Order(
+            client_order_id=self._next_order_id(symbol),
+            symbol=symbol,
+            side=Side.of_sign(decision.signal),
+            quantity=answer.quantity,
+            order_type=OrderType.MARKET,
+            ts_created=bar.ts_close,
+            reason="entry",
+            expected_price=bar.close,
+            stop_loss=answer.stop_price if self._brackets else None,
+            take_profit=answer.target_price if self._brackets else None,
+        )
+        self._entries[symbol] = order
+        self._submit(order, bar)
+        return order.quantity * decision.signal, answer.reasoning
+
+    def _next_order_id(self, symbol: str) -> str:
+        self._order_sequence += 1
+        return f"gn-{self.run_id}-{self._order_sequence:07d}-{symbol}"
+
+    def _submit(self, order: Order, bar: Bar) -> None:
+        # orders decided on this bar may fill from the next bar of the symbol on
+        self.broker.submit(order, active_from=bar.ts_event + 1)
+        if self.store is not None:
+            self._journal_orders.append(order)
+        if self.bus.wants(OrderSubmitted):
+            self._publish(OrderSubmitted(bar.ts_event, self.clock.now_ns(), order))
+
+    def _submit_exit(self, symbol: str, reason: str, bar: Bar) -> Order:
+        position = self.positions.positions[symbol]
+        entry = self._entries.get(symbol)
+        if entry is not None:
+            for cid in self.broker.cancel_children(entry.client_order_id):
+                self._publish(OrderCanceled(bar.ts_event, self.clock.now_ns(), cid, reason))
+            if self.broker.cancel(entry.client_order_id):  # an entry still partly working
+                self._publish(OrderCanceled(bar.ts_event, self.clock.now_ns(),
+                                            entry.client_order_id, reason))
+        order = Order(
+            client_order_id=self._next_order_id(symbol),
+            symbol=symbol,
+            side=Side.SELL if position.quantity > 0 else Side.BUY,
+            quantity=abs(position.quantity),
+            order_type=OrderType.MARKET,
+            ts_created=bar.ts_close,
+            reason=reason,
+            expected_price=bar.close,
+        )
+        self._exits[symbol] = order.client_order_id
+        self._submit(order, bar)
+        return order
+
+    def _apply_fill(self, fill: Fill, index: int) -> None:
+        symbol = fill.symbol
+        entry = self._entries.get(symbol)
+        opened, trade = self.positions.on_fill(
+            fill,
+            bar_index=index,
+            reason=fill.reason,
+            stop_price=entry.stop_loss if entry else None,
+            target_price=entry.take_profit if entry else None,
+        )
+        if self.store is not None:
+            self._journal_fills.append(fill)
+        now = self.clock.now_ns()
+        self._publish(OrderFilled(fill.ts_event, now, fill))
+        if opened is not None:
+            self._publish(PositionOpened(fill.ts_event, now, symbol, opened.quantity, fill.price,
+                                         opened.stop_price or 0.0, opened.target_price or 0.0))
+        if trade is not None:
+            self._entries.pop(symbol, None)
+            exit_id = self._exits.pop(symbol, None)
+            if exit_id is not None:
+                self.broker.cancel(exit_id)
+            if entry is not None:
+                self.broker.cancel_children(entry.client_order_id)
+            if self.store is not None:
+                self._journal_trades.append(trade)
+            self._publish(PositionClosed(fill.ts_event, now, trade))
+
+    def _on_state_change(self, change: StateChange, bar: Bar) -> None:
+        self._publish(TradingStateChanged(bar.ts_event, self.clock.now_ns(), change.previous,
+                                          change.current, change.reason))
+        if change.flatten:
+            self.flatten(bar, "circuit_breaker")
+
+    # -- operator commands ------------------------------------------------------------------------
+    def flatten(self, bar: Bar, reason: str) -> None:
+        """Cancel every working entry and exit every position at the next bar."""
+        for symbol, entry in list(self._entries.items()):
+            if symbol not in self.positions.positions:
+                self.broker.cancel(entry.client_order_id)
+                del self._entries[symbol]
+        for symbol in list(self.positions.positions):
+            if symbol not in self._exits:
+                self._submit_exit(symbol, reason, bar)
+
+    def halt(self, reason: str = "halted by operator") -> None:
+        change = self.risk.halt(reason)
+        if change is not None:
+            now = self.clock.now_ns()
+            self._publish(TradingStateChanged(now, now, change.previous, change.current, reason))
+
+    def resume(self, reason: str = "resumed by operator") -> None:
+        change = self.risk.resume(reason)
+        if change is not None:
+            now = self.clock.now_ns()
+            self._publish(TradingStateChanged(now, now, change.previous, change.current, reason))
+
+    @property
+    def trading_state(self) -> TradingState:
+        return self.risk.state
+
+    # -- bookkeeping -----------------------------------------------------------------------------
+    def _record(self, bar: Bar, decision: Decision, equity: float, quantity: float,
+                note: str) -> None:
+        stats = self.stats
+        stats.bars += 1
+        if equity > stats.peak_equity:
+            stats.peak_equity = equity
+        drawdown = equity / stats.peak_equity - 1.0
+        if drawdown < stats.max_drawdown:
+            stats.max_drawdown = drawdown
+        day = trading_day(bar.ts_event)
+        if day != stats.day:
+            if stats.day >= 0 and stats.day_close_equity > 0:
+                stats.daily_returns.append(stats.last_equity / stats.day_close_equity - 1.0)
+                stats.day_close_equity = stats.last_equity
+            stats.day = day
+        stats.last_equity = equity
+        stats.decisions[decision.signal] += 1
+        if decision.regime is not None:
+            stats.regime_counts[decision.regime] += 1
+        if decision.votes:
+            votes = stats.votes
+            for vote in decision.votes:
+                tally = votes.get(vote.agent)
+                if tally is None:
+                    tally = votes[vote.agent] = Counter()
+                tally["abstain" if vote.abstained else str(vote.signal)] += 1
+        bus = self.bus
+        if bus.wants(DecisionMade):
+            bus.publish(DecisionMade(bar.ts_event, self.clock.now_ns(), decision, bar.close,
+                                     quantity, note))
+        if bus.wants(BarProcessed):
+            bus.publish(BarProcessed(bar.ts_event, self.clock.now_ns(), bar, equity))
+
+    def _commit(self, bar: Bar, equity: float) -> None:
+        assert self.store is not None
+        self.store.commit(
+            self.sequence,
+            self.snapshot(),
+            fills=self._journal_fills,
+            trades=self._journal_trades,
+            orders=self._journal_orders,
+            equity=(bar.ts_event, equity),
+        )
+        self._journal_fills.clear()
+        self._journal_trades.clear()
+        self._journal_orders.clear()
+
+    def _publish(self, event: Any) -> None:
+        self.bus.publish(event)
+
+    # -- results ---------------------------------------------------------------------------------
+    def summary(self) -> dict[str, Any]:
+        pm = self.positions
+        stats = self.stats
+        initial = self.config.initial_cash
+        # the running day counts as a day: its return so far completes the series
+        daily = [*stats.daily_returns, stats.last_equity / stats.day_close_equity - 1.0]
+        result = {
+            "bars": stats.bars,
+            "trades": pm.trade_count,
+            "final_equity": round(pm.equity, 2),
+            "total_return": round(pm.equity / initial - 1.0, 6),
+            "max_drawdown": round(stats.max_drawdown, 6),
+            "sharpe": round(_sharpe(daily), 4),
+            "win_rate": round(pm.win_count / pm.trade_count, 4) if pm.trade_count else 0.0,
+            "fees": round(pm.total_fees, 2),
+            "slippage": round(pm.total_slippage, 2),
+            "realized_pnl": round(pm.realized_pnl, 2),
+            "open_positions": len(pm.positions),
+            "trading_state": self.risk.state.value,
+            "decisions": {str(k): v for k, v in sorted(stats.decisions.items())},
+            "refusals": dict(stats.refusals.most_common()),
+            "regime_counts": dict(sorted(stats.regime_counts.items())),
+            "votes": {
+                agent: {key: tally.get(key, 0) for key in ("-1", "0", "1", "abstain")}
+                for agent, tally in sorted(stats.votes.items())
+            },
+        }
+        return result
+
+
+def _sharpe(daily_returns: list[float]) -> float:
+    if len(daily_returns) < 2:
+        return 0.0
+    mean = sum(daily_returns) / len(daily_returns)
+    variance = sum((r - mean) ** 2 for r in daily_returns) / (len(daily_returns) - 1)
+    return mean / math.sqrt(variance) * math.sqrt(252) if variance > 0 else 0.0

@@ -1,0 +1,144 @@
+"""The live loop: a paced feed thread puts bars on an ordered queue; one core thread consumes.
+
+Adapters (the feed here, later websockets and the dashboard) only put events on the queue;
+only the core thread touches the engine. ``--speed`` is simulated seconds per real second;
+closed-market hours are skipped rather than waited out, so a simulated night takes no time.
+"""
+
+from __future__ import annotations
+
+import queue
+import signal
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from gnosis.core.clock import LiveClock
+from gnosis.model.events import Notice
+from gnosis.model.ports import MarketFeed
+from gnosis.model.types import Bar, InvalidValue
+from gnosis.trading.engine import Engine
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """An operator command for the core: ``halt``, ``resume``, ``flatten`` or ``stop``."""
+
+    name: str
+    reason: str = ""
+
+
+_END = object()
+
+
+class LiveBot:
+    """Run an engine against a feed in real time (paced by ``speed``)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        feed: MarketFeed,
+        *,
+        speed: float = 60.0,
+        max_bars: int | None = None,
+        wall: LiveClock | None = None,
+    ) -> None:
+        if speed <= 0:
+            raise ValueError("speed must be positive (simulated seconds per real second)")
+        self.engine = engine
+        self.feed = feed
+        self.speed = speed
+        self.max_bars = max_bars
+        self.wall = wall or LiveClock()
+        self.queue: queue.Queue[Any] = queue.Queue(maxsize=10_000)
+        self.quarantined = 0
+        self._stopping = threading.Event()
+        self._last_bar: Bar | None = None
+
+    def command(self, name: str, reason: str = "") -> None:
+        """Thread-safe: ask the core to halt, resume, flatten or stop."""
+        self.queue.put(Command(name, reason))
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self.queue.put(Command("stop", "stop requested"))
+
+    def _pending_bars(self) -> Iterator[Bar]:
+        skip = self.engine.sequence  # bars already committed before a restart
+        budget = None if self.max_bars is None else self.max_bars - skip
+        for index, bar in enumerate(self.feed.bars()):
+            if index < skip:
+                continue
+            if budget is not None:
+                if budget <= 0:
+                    return
+                budget -= 1
+            yield bar
+
+    def _produce(self) -> None:
+        try:
+            next_release = self.wall.monotonic_ns()
+            for bar in self._pending_bars():
+                if self._stopping.is_set():
+                    return
+                delay = (next_release - self.wall.monotonic_ns()) / 1e9
+                if delay > 0 and self._stopping.wait(delay):
+                    return
+                self.queue.put(bar)
+                next_release += int(bar.interval_s / self.speed * 1e9)
+        except InvalidValue as exc:  # a feed that yields a bad bar is quarantined, not fatal
+            self.quarantined += 1
+            self.queue.put(Notice(0, 0, f"quarantined bad bar: {exc}"))
+        finally:
+            self.queue.put(_END)
+
+    def run(self) -> dict[str, Any]:
+        """Consume until the feed ends, ``max_bars`` is reached or a stop arrives."""
+        engine = self.engine
+        engine.resume_from_store()
+        producer = threading.Thread(target=self._produce, name="gnosis-feed", daemon=True)
+        previous = self._install_signal_handlers()
+        producer.start()
+        try:
+            while True:
+                item = self.queue.get()
+                if item is _END:
+                    break
+                if isinstance(item, Bar):
+                    self._last_bar = item
+                    engine.on_bar(item)
+                elif isinstance(item, Command):
+                    if item.name == "stop":
+                        break
+                    self._apply(item)
+                elif isinstance(item, Notice):
+                    engine.bus.publish(item)
+        finally:
+            self._stopping.set()
+            self._restore_signal_handlers(previous)
+        return engine.summary()
+
+    def _apply(self, command: Command) -> None:
+        engine = self.engine
+        if command.name == "halt":
+            engine.halt(command.reason or "halted by operator")
+            if self._last_bar is not None:
+                engine.flatten(self._last_bar, "operator_halt")
+        elif command.name == "resume":
+            engine.resume(command.reason or "resumed by operator")
+        elif command.name == "flatten" and self._last_bar is not None:
+            engine.flatten(self._last_bar, "operator_flatten")
+
+    def _install_signal_handlers(self) -> dict[int, Any]:
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+        previous = {}
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            previous[signum] = signal.signal(signum, lambda *_: self.stop())
+        return previous
+
+    @staticmethod
+    def _restore_signal_handlers(previous: dict[int, Any]) -> None:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

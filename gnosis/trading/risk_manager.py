@@ -196,7 +196,7 @@ class RiskManager:
                     f"fixed quantity {quantity:g} × {price:.2f} exceeds the limit {cap:,.2f}"
                 )
         if quantity < 1:
-            if room < price:
+            if room < weight * equity and room < price:  # the exposure limit is what binds
                 return Refusal(
                     f"total exposure limit: {gross_exposure / equity:.1%} of "
                     f"{cfg.max_total_exposure_pct:.0%} used"

@@ -1,0 +1,151 @@
+"""The engine's per-bar order: next-bar fills, no look-ahead, stops, breakers, restarts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gnosis.core.config import load_config
+from gnosis.model.events import DecisionMade, OrderFilled, OrderSubmitted, PositionClosed
+from gnosis.model.types import Bar, TradingState
+from gnosis.strategies.sma_crossover import SmaCrossover
+from gnosis.trading.engine import Engine
+from gnosis.trading.sim_broker import SimBroker
+from gnosis.trading.state import StateStore
+from tests.conftest import MINUTE, T0, interleave, random_walk_bars
+
+
+def engine_for(config=None, store: StateStore | None = None, strategy=None) -> Engine:
+    config = config or load_config()
+    return Engine(config, strategy or SmaCrossover(5, 20), SimBroker(config.execution),
+                  store=store)
+
+
+def run(engine: Engine, bars: list[Bar]) -> list:
+    decisions = []
+    engine.bus.subscribe(DecisionMade, decisions.append)
+    for bar in bars:
+        engine.on_bar(bar)
+    return decisions
+
+
+def test_orders_fill_only_on_a_later_bar(walk: list[Bar]) -> None:
+    engine = engine_for()
+    submitted: dict[str, int] = {}
+    fills = []
+    engine.bus.subscribe(OrderSubmitted, lambda e: submitted.__setitem__(
+        e.order.client_order_id, e.ts_event))
+    engine.bus.subscribe(OrderFilled, lambda e: fills.append(e.fill))
+    run(engine, walk)
+    market_fills = [f for f in fills if f.client_order_id in submitted]
+    assert len(market_fills) > 20
+    for fill in market_fills:
+        assert fill.ts_event > submitted[fill.client_order_id]
+
+
+@pytest.mark.parametrize("k", [100, 1_234, 3_000])
+def test_truncating_the_future_never_changes_past_decisions(walk: list[Bar], k: int) -> None:
+    full = run(engine_for(), walk)
+    prefix = run(engine_for(), walk[:k])
+    key = [(e.ts_event, e.decision.signal, e.quantity) for e in full[:k]]
+    assert key == [(e.ts_event, e.decision.signal, e.quantity) for e in prefix]
+
+
+def test_time_stop_exits_after_max_bars_held(walk: list[Bar]) -> None:
+    config = load_config(positions={"max_bars_held": 5}, risk={"brackets": False})
+    engine = engine_for(config)
+    trades = []
+    engine.bus.subscribe(PositionClosed, lambda e: trades.append(e.trade))
+    run(engine, walk)
+    reasons = {t.exit_reason for t in trades}
+    assert "time_stop" in reasons
+    assert all(t.bars_held <= 7 for t in trades if t.exit_reason == "time_stop")
+
+
+@pytest.mark.parametrize("direction", [1, -1])
+def test_brackets_produce_stop_and_target_exits(direction: int) -> None:
+    bars = random_walk_bars(20_000, seed=3, sigma=0.002)
+    config = load_config(positions={"max_bars_held": 100_000},
+                         risk={"max_drawdown_pct": 0.9, "daily_loss_limit_pct": 0.9})
+    engine = engine_for(config, strategy=AlwaysLong(direction))
+    trades = []
+    engine.bus.subscribe(PositionClosed, lambda e: trades.append(e.trade))
+    run(engine, bars)
+    reasons = {t.exit_reason for t in trades}
+    assert {"stop_loss", "take_profit"} <= reasons
+    assert {t.side for t in trades} == {"long" if direction > 0 else "short"}
+    for trade in trades:  # a stop loses and a target wins, whichever the side
+        gross = (trade.exit_price - trade.entry_price) * (1 if trade.side == "long" else -1)
+        assert (gross < 0) if trade.exit_reason == "stop_loss" else (gross > 0)
+
+
+def test_drawdown_breaker_flattens_and_halts() -> None:
+    up = random_walk_bars(300, seed=5, sigma=0.0005, drift=0.0003)
+    crash_start = up[-1].close
+    crash = [
+        Bar("SPY", T0 + (300 + i) * MINUTE, crash_start * 0.99**i, crash_start * 0.99**i,
+            crash_start * 0.99 ** (i + 1), crash_start * 0.99 ** (i + 1), 1e5)
+        for i in range(60)
+    ]
+    config = load_config(risk={"max_position_pct": 0.3, "max_total_exposure_pct": 0.3,
+                               "brackets": False, "max_drawdown_pct": 0.05,
+                               "daily_loss_limit_pct": 0.5})
+    engine = engine_for(config, strategy=AlwaysLong())
+    trades = []
+    engine.bus.subscribe(PositionClosed, lambda e: trades.append(e.trade))
+    run(engine, up + crash)
+    assert engine.trading_state is TradingState.HALTED
+    assert engine.positions.positions == {}
+    assert trades and trades[-1].exit_reason == "circuit_breaker"
+
+
+class AlwaysLong:
+    """Wants a position in one direction on every bar."""
+
+    name = "always"
+
+    def __init__(self, direction: int = 1) -> None:
+        self.direction = direction
+
+    def on_bar(self, bar: Bar):
+        from gnosis.model.types import Decision
+
+        return Decision(bar.symbol, bar.ts_event, self.direction, 0.9)
+
+    def snapshot(self):
+        return None
+
+    def restore(self, state) -> None:
+        pass
+
+
+def test_portfolio_limits_hold_across_many_symbols() -> None:
+    series = [random_walk_bars(3_000, seed=20 + i, symbol=s) for i, s in
+              enumerate(("SPY", "QQQ", "IWM", "DIA", "AAPL"))]
+    engine = engine_for(load_config(strategy={"name": "sma"}), strategy=AlwaysLong())
+    worst_count, worst_exposure = 0, 0.0
+    for bar in interleave(*series):
+        engine.on_bar(bar)
+        worst_count = max(worst_count, len(engine.positions.positions))
+        worst_exposure = max(worst_exposure,
+                             engine.positions.gross_exposure / engine.positions.equity)
+    assert worst_count == 3
+    assert worst_exposure <= 0.30 * 1.02  # sized at the decision close, filled at the next open
+
+
+def test_restart_from_the_store_resumes_exactly(tmp_path: Path, walk: list[Bar]) -> None:
+    uninterrupted = engine_for()
+    run(uninterrupted, walk)
+
+    first = engine_for(store=StateStore(tmp_path))
+    run(first, walk[:2_345])
+    first.store.close()  # the process "dies" here: only committed state survives
+    second = engine_for(store=StateStore(tmp_path))
+    assert second.resume_from_store() and second.sequence == 2_345
+    run(second, walk[second.sequence:])
+    assert second.summary() == uninterrupted.summary()
+    trades = second.store.rows("trades")
+    assert len(trades) == uninterrupted.positions.trade_count
+    ids = [row["client_order_id"] for row in second.store.rows("orders")]
+    assert len(ids) == len(set(ids))

@@ -1,0 +1,62 @@
+"""Side-aware positions, cash and PnL."""
+
+import pytest
+
+from gnosis.model.types import Bar, Fill, Side
+from gnosis.trading.position_manager import PositionManager
+
+
+def fill(side: Side, qty: float, price: float, fee: float = 0.0, ts: int = 0) -> Fill:
+    return Fill("x", "SPY", side, qty, price, fee, ts, price)
+
+
+@pytest.mark.parametrize(
+    ("entry_side", "entry", "exit_price", "pnl", "side"),
+    [
+        (Side.BUY, 100.0, 110.0, 100.0, "long"),
+        (Side.BUY, 100.0, 90.0, -100.0, "long"),
+        (Side.SELL, 100.0, 90.0, 100.0, "short"),
+        (Side.SELL, 100.0, 110.0, -100.0, "short"),
+    ],
+)
+def test_round_trip_pnl_is_side_aware(entry_side: Side, entry: float, exit_price: float,
+                                      pnl: float, side: str) -> None:
+    pm = PositionManager(10_000.0)
+    pm.on_fill(fill(entry_side, 10, entry, fee=1.0), bar_index=0, reason="entry")
+    exit_side = Side.SELL if entry_side is Side.BUY else Side.BUY
+    _, trade = pm.on_fill(fill(exit_side, 10, exit_price, fee=1.0), bar_index=5, reason="x")
+    assert trade is not None and trade.side == side
+    assert trade.pnl == pytest.approx(pnl - 2.0)
+    assert trade.bars_held == 5
+    assert pm.equity == pytest.approx(10_000.0 + pnl - 2.0)
+    assert pm.positions == {}
+
+
+def test_equity_marks_to_market_for_shorts() -> None:
+    pm = PositionManager(10_000.0)
+    pm.on_fill(fill(Side.SELL, 10, 100.0), bar_index=0, reason="entry")
+    pm.mark(Bar("SPY", 60 * 10**9, 100.0, 106.0, 99.0, 105.0, 1.0))
+    assert pm.equity == pytest.approx(10_000.0 - 50.0)
+    assert pm.gross_exposure == pytest.approx(1_050.0)
+    assert pm.positions["SPY"].unrealized_pnl == pytest.approx(-50.0)
+
+
+def test_partial_exits_and_adds_average_correctly() -> None:
+    pm = PositionManager(100_000.0)
+    pm.on_fill(fill(Side.BUY, 10, 100.0), bar_index=0, reason="entry")
+    pm.on_fill(fill(Side.BUY, 10, 110.0), bar_index=1, reason="entry")
+    assert pm.positions["SPY"].average_price == pytest.approx(105.0)
+    _, trade = pm.on_fill(fill(Side.SELL, 5, 120.0), bar_index=2, reason="x")
+    assert trade is None and pm.positions["SPY"].quantity == 15
+    _, trade = pm.on_fill(fill(Side.SELL, 15, 100.0), bar_index=3, reason="stop_loss")
+    assert trade is not None
+    assert trade.pnl == pytest.approx(5 * 15.0 - 15 * 5.0)
+    assert pm.equity == pytest.approx(100_000.0)
+
+
+def test_snapshot_restores_equity_exactly() -> None:
+    pm = PositionManager(50_000.0)
+    pm.on_fill(fill(Side.BUY, 7, 123.0, fee=0.5), bar_index=0, reason="entry")
+    clone = PositionManager(0.0)
+    clone.restore(pm.snapshot())
+    assert clone.equity == pm.equity and clone.positions.keys() == pm.positions.keys()

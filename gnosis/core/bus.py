@@ -18,18 +18,22 @@ class EventBus:
     def __init__(self) -> None:
         self._handlers: dict[type, list[Handler]] = defaultdict(list)
         self._catch_all: list[Handler] = []
+        self._wanted: set[type] = set()
+        self._everything = False
         self.handler_errors = 0
 
     def subscribe(self, event_type: type | None, handler: Handler) -> None:
         """Call ``handler`` for each event of ``event_type`` (None: every event)."""
         if event_type is None:
             self._catch_all.append(handler)
+            self._everything = True
         else:
             self._handlers[event_type].append(handler)
+            self._wanted.add(event_type)
 
     def wants(self, event_type: type) -> bool:
         """True when anyone listens: lets hot paths skip building events nobody reads."""
-        return bool(self._catch_all) or bool(self._handlers.get(event_type))
+        return self._everything or event_type in self._wanted
 
     def publish(self, event: Any) -> None:
         handlers = self._handlers.get(type(event))

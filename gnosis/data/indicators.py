@@ -351,11 +351,43 @@ class VolumeStats:
         return self._stats.ready
 
 
-class SMA(RollingMeanStd):
-    """Simple moving average (the rolling mean)."""
+class SMA:
+    """Simple moving average over ``period`` values: a running sum over a ring of values,
+    re-summed exactly every ``50 * period`` updates so rounding error cannot accumulate."""
 
-    __slots__ = ()
+    __slots__ = ("period", "_values", "_next", "_sum", "count", "value", "_until_resum")
 
-    def update(self, x: float) -> float:  # type: ignore[override]
-        RollingMeanStd.update(self, x)
-        return self.mean
+    def __init__(self, period: int) -> None:
+        if period <= 0:
+            raise ValueError("period must be positive")
+        self.period = period
+        self._values = [0.0] * period
+        self._next = 0
+        self._sum = 0.0
+        self.count = 0
+        self.value = math.nan
+        self._until_resum = 50 * period
+
+    def update(self, x: float) -> float:
+        slot = self._next
+        self._sum += x - self._values[slot]
+        self._values[slot] = x
+        self._next = slot + 1 if slot + 1 < self.period else 0
+        self.count += 1
+        self._until_resum -= 1
+        if self._until_resum == 0:
+            self._sum = sum(self._values)
+            self._until_resum = 50 * self.period
+        if self.count >= self.period:
+            self.value = self._sum / self.period
+        else:
+            self.value = self._sum / self.count
+        return self.value
+
+    @property
+    def ready(self) -> bool:
+        return self.count >= self.period
+
+    @property
+    def mean(self) -> float:
+        return self.value

@@ -22,7 +22,6 @@ from typing import Any
 from gnosis.core.bus import EventBus
 from gnosis.core.clock import ReplayClock
 from gnosis.core.config import GnosisConfig
-from gnosis.data.indicators import RollingMeanStd
 from gnosis.model.events import (
     BarProcessed,
     DecisionMade,
@@ -38,7 +37,7 @@ from gnosis.model.events import (
 from gnosis.model.ports import Strategy
 from gnosis.model.types import Bar, Decision, Fill, Order, OrderType, Side, TradingState
 from gnosis.trading.position_manager import PositionManager, Trade
-from gnosis.trading.risk_manager import Approval, RiskManager, StateChange, trading_day
+from gnosis.trading.risk_manager import Approval, RiskManager, StateChange
 from gnosis.trading.sim_broker import SimBroker
 from gnosis.trading.state import StateStore
 
@@ -94,7 +93,7 @@ class Engine:
         self.sequence = 0  # bars processed, across restarts: the feed resumes after it
         self._order_sequence = 0
         self._bar_index: dict[str, int] = {}
-        self._volatility: dict[str, tuple[RollingMeanStd, list[float]]] = {}
+        self._closes: dict[str, list] = {}  # symbol -> [ring of closes, next slot, count]
         self._entries: dict[str, Order] = {}  # symbol -> entry order of the open/pending position
         self._exits: dict[str, str] = {}  # symbol -> working exit order id
         self._journal_fills: list[Fill] = []
@@ -122,7 +121,7 @@ class Engine:
             "run_id": self.run_id,
             "order_sequence": self._order_sequence,
             "bar_index": dict(self._bar_index),
-            "volatility": self._volatility,
+            "closes": self._closes,
             "entries": dict(self._entries),
             "exits": dict(self._exits),
             "stats": self.stats,
@@ -137,7 +136,7 @@ class Engine:
         self.run_id = snapshot["run_id"]
         self._order_sequence = snapshot["order_sequence"]
         self._bar_index = snapshot["bar_index"]
-        self._volatility = snapshot["volatility"]
+        self._closes = snapshot["closes"]
         self._entries = snapshot["entries"]
         self._exits = snapshot["exits"]
         self.stats = snapshot["stats"]
@@ -154,7 +153,7 @@ class Engine:
         index = self._bar_index.get(symbol, -1) + 1
         self._bar_index[symbol] = index
         self.sequence += 1
-        volatility = self._update_volatility(symbol, bar.close, bar.interval_s)
+        self._update_volatility(symbol, bar.close)
 
         fills = self.broker.on_bar(bar)
         for fill in fills:
@@ -178,24 +177,37 @@ class Engine:
         decision = self.strategy.on_bar(bar)
         quantity, note = 0.0, ""
         if decision.signal:
-            quantity, note = self._act(decision, bar, volatility)
+            quantity, note = self._act(decision, bar)
         self._record(bar, decision, equity, quantity, note)
         if self.store is not None:
             self._commit(bar, equity)
         return decision
 
-    def _update_volatility(self, symbol: str, close: float, interval_s: int) -> float:
-        """Annualized realized volatility of the symbol for the bar interval (sizing input)."""
-        entry = self._volatility.get(symbol)
-        if entry is None:
-            entry = self._volatility[symbol] = (RollingMeanStd(_VOLATILITY_WINDOW), [close])
-        stats, last = entry
-        stats.update(math.log(close / last[0]))
-        last[0] = close
-        periods_per_year = _MINUTES_PER_YEAR * 60 / interval_s
-        return stats.std * math.sqrt(periods_per_year) if stats.size > 2 else 0.0
+    def _update_volatility(self, symbol: str, close: float) -> None:
+        """Keep the last closes of the symbol (O(1)); volatility is computed only when an
+        entry is sized, which is rare next to bars."""
+        window = self._closes.get(symbol)
+        if window is None:
+            window = self._closes[symbol] = [[close] * (_VOLATILITY_WINDOW + 1), 0, 0]
+        ring, slot, count = window
+        ring[slot] = close
+        window[1] = slot + 1 if slot < _VOLATILITY_WINDOW else 0
+        window[2] = count + 1
 
-    def _act(self, decision: Decision, bar: Bar, volatility: float) -> tuple[float, str]:
+    def volatility(self, symbol: str, interval_s: int = 60) -> float:
+        """Annualized realized volatility of the symbol's recent closes for the bar interval."""
+        window = self._closes.get(symbol)
+        if window is None or window[2] < 3:
+            return 0.0
+        ring, slot, count = window
+        size = min(count, _VOLATILITY_WINDOW + 1)
+        ordered = ring[slot:] + ring[:slot] if count > _VOLATILITY_WINDOW else ring[:size]
+        returns = [math.log(b / a) for a, b in zip(ordered, ordered[1:])]
+        mean = sum(returns) / len(returns)
+        variance = sum((r - mean) ** 2 for r in returns) / len(returns)
+        return math.sqrt(variance * _MINUTES_PER_YEAR * 60 / interval_s)
+
+    def _act(self, decision: Decision, bar: Bar) -> tuple[float, str]:
         symbol = bar.symbol
         position = self.positions.positions.get(symbol)
         if position is not None:
@@ -216,7 +228,7 @@ class Engine:
             signal=decision.signal,
             confidence=decision.confidence,
             price=bar.close,
-            volatility=volatility,
+            volatility=self.volatility(symbol, bar.interval_s),
             equity=self.positions.equity,
             gross_exposure=self.positions.gross_exposure + pending_notional,
             open_positions=len(self.positions.positions) + sum(
@@ -351,7 +363,7 @@ class Engine:
         drawdown = equity / stats.peak_equity - 1.0
         if drawdown < stats.max_drawdown:
             stats.max_drawdown = drawdown
-        day = trading_day(bar.ts_event)
+        day = self.risk.day  # the risk manager already rolled the day on this bar
         if day != stats.day:
             if stats.day >= 0 and stats.day_close_equity > 0:
                 stats.daily_returns.append(stats.last_equity / stats.day_close_equity - 1.0)

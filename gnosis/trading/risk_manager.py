@@ -70,6 +70,9 @@ class RiskManager:
         self.day = -1
         self.day_start_equity = 0.0
         self.last_equity = 0.0
+        self._next_day_ns = -(2**62)  # the first bar always starts a day
+        self._halt_below = -math.inf
+        self._reduce_below = -math.inf
 
     # -- state machine --------------------------------------------------------------------------
     @property
@@ -84,42 +87,51 @@ class RiskManager:
         return self.last_equity / self.high_water_mark - 1.0
 
     def on_equity(self, ts_ns: int, equity: float) -> StateChange | None:
-        """Fold in the latest equity; return a state change when a limit is crossed."""
-        cfg = self.config
+        """Fold in the latest equity; return a state change when a limit is crossed.
+
+        Runs on every bar, so the limits are kept as precomputed equity levels: the common
+        case is three comparisons.
+        """
         self.last_equity = equity
         change: StateChange | None = None
-        day = trading_day(ts_ns)
-        if day != self.day:
-            self.day = day
-            self.day_start_equity = equity
-            if self.state is TradingState.REDUCING:
-                change = self._move(TradingState.ACTIVE, "new trading day: daily loss limit reset")
+        if ts_ns >= self._next_day_ns:
+            change = self._start_day(ts_ns, equity)
         if equity > self.high_water_mark:
             self.high_water_mark = equity
-        if self.state is not TradingState.HALTED and self.drawdown <= -cfg.max_drawdown_pct:
+            self._halt_below = equity * (1.0 - self.config.max_drawdown_pct)
+        if equity <= self._halt_below and self.state is not TradingState.HALTED:
+            cfg = self.config
             return self._move(
                 TradingState.HALTED,
                 f"drawdown {self.drawdown:.2%} breached -{cfg.max_drawdown_pct:.0%} from the "
                 f"high-water mark {self.high_water_mark:,.2f}: flatten and halt until resumed",
                 flatten=True,
             )
-        if (
-            self.state is TradingState.ACTIVE
-            and self.day_start_equity > 0
-            and self.daily_pnl <= -cfg.daily_loss_limit_pct * self.day_start_equity
-        ):
+        if equity <= self._reduce_below and self.state is TradingState.ACTIVE:
             return self._move(
                 TradingState.REDUCING,
                 f"daily loss {self.daily_pnl / self.day_start_equity:.2%} hit the "
-                f"-{cfg.daily_loss_limit_pct:.0%} limit: exits only for the rest of the day",
+                f"-{self.config.daily_loss_limit_pct:.0%} limit: exits only for the rest of "
+                "the day",
             )
         return change
+
+    def _start_day(self, ts_ns: int, equity: float) -> StateChange | None:
+        self.day = trading_day(ts_ns)
+        self._next_day_ns = (self.day + 1) * _NANOS_PER_DAY + _NEW_YORK_SHIFT
+        self.day_start_equity = equity
+        self._reduce_below = equity * (1.0 - self.config.daily_loss_limit_pct)
+        if self.state is TradingState.REDUCING:
+            return self._move(TradingState.ACTIVE, "new trading day: daily loss limit reset")
+        return None
 
     def resume(self, reason: str = "resumed by operator") -> StateChange | None:
         """A person lifts a halt; the high-water mark restarts from the current equity."""
         if self.state is TradingState.ACTIVE:
             return None
         self.high_water_mark = self.last_equity
+        self._halt_below = self.last_equity * (1.0 - self.config.max_drawdown_pct)
+        self._reduce_below = -math.inf  # a person decided: no daily limit until the next day
         return self._move(TradingState.ACTIVE, reason)
 
     def halt(self, reason: str = "halted by operator") -> StateChange | None:
@@ -227,6 +239,9 @@ class RiskManager:
             "day": self.day,
             "day_start": self.day_start_equity,
             "last": self.last_equity,
+            "next_day": self._next_day_ns,
+            "halt_below": self._halt_below,
+            "reduce_below": self._reduce_below,
         }
 
     def restore(self, state: dict[str, Any]) -> None:
@@ -236,6 +251,9 @@ class RiskManager:
         self.day = state["day"]
         self.day_start_equity = state["day_start"]
         self.last_equity = state["last"]
+        self._next_day_ns = state["next_day"]
+        self._halt_below = state["halt_below"]
+        self._reduce_below = state["reduce_below"]
 
 
 def _demo() -> None:

@@ -24,6 +24,7 @@ from gnosis.core.clock import ReplayClock
 from gnosis.core.config import GnosisConfig
 from gnosis.model.events import (
     BarProcessed,
+    BarQuarantined,
     DecisionMade,
     Notice,
     OrderCanceled,
@@ -35,7 +36,16 @@ from gnosis.model.events import (
     TradingStateChanged,
 )
 from gnosis.model.ports import Strategy
-from gnosis.model.types import Bar, Decision, Fill, Order, OrderType, Side, TradingState
+from gnosis.model.types import (
+    Bar,
+    Decision,
+    Fill,
+    Order,
+    OrderType,
+    Side,
+    TradingState,
+    format_ns,
+)
 from gnosis.trading.position_manager import PositionManager, Trade
 from gnosis.trading.risk_manager import Approval, RiskManager, StateChange
 from gnosis.trading.sim_broker import SimBroker
@@ -93,6 +103,8 @@ class Engine:
         self.sequence = 0  # bars processed, across restarts: the feed resumes after it
         self._order_sequence = 0
         self._bar_index: dict[str, int] = {}
+        self._last_ts: dict[str, int] = {}
+        self.quarantined: Counter[str] = Counter()
         self._closes: dict[str, list] = {}  # symbol -> [ring of closes, next slot, count]
         self._entries: dict[str, Order] = {}  # symbol -> entry order of the open/pending position
         self._exits: dict[str, str] = {}  # symbol -> working exit order id
@@ -121,6 +133,8 @@ class Engine:
             "run_id": self.run_id,
             "order_sequence": self._order_sequence,
             "bar_index": dict(self._bar_index),
+            "last_ts": dict(self._last_ts),
+            "quarantined": self.quarantined,
             "closes": self._closes,
             "entries": dict(self._entries),
             "exits": dict(self._exits),
@@ -136,6 +150,8 @@ class Engine:
         self.run_id = snapshot["run_id"]
         self._order_sequence = snapshot["order_sequence"]
         self._bar_index = snapshot["bar_index"]
+        self._last_ts = snapshot["last_ts"]
+        self.quarantined = snapshot["quarantined"]
         self._closes = snapshot["closes"]
         self._entries = snapshot["entries"]
         self._exits = snapshot["exits"]
@@ -147,8 +163,17 @@ class Engine:
         self.strategy.restore(snapshot["strategy"])
 
     # -- the per-bar path -------------------------------------------------------------------------
-    def on_bar(self, bar: Bar) -> Decision:
+    def on_bar(self, bar: Bar) -> Decision | None:
+        """Process one bar; a duplicate or out-of-order bar is quarantined (None)."""
         symbol = bar.symbol
+        last = self._last_ts.get(symbol)
+        if last is not None and bar.ts_event <= last:
+            reason = "duplicate" if bar.ts_event == last else "out_of_order"
+            self.quarantined[reason] += 1
+            self._publish(BarQuarantined(bar.ts_event, self.clock.now_ns(), symbol,
+                                         f"{reason} bar at {format_ns(bar.ts_event)}"))
+            return None
+        self._last_ts[symbol] = bar.ts_event
         self.clock.advance_to(bar.ts_close)
         index = self._bar_index.get(symbol, -1) + 1
         self._bar_index[symbol] = index
@@ -424,6 +449,7 @@ class Engine:
             "realized_pnl": round(pm.realized_pnl, 2),
             "open_positions": len(pm.positions),
             "trading_state": self.risk.state.value,
+            "quarantined_bars": dict(self.quarantined),
             "decisions": {str(k): v for k, v in sorted(stats.decisions.items())},
             "refusals": dict(stats.refusals.most_common()),
             "regime_counts": dict(sorted(stats.regime_counts.items())),

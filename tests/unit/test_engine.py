@@ -149,3 +149,25 @@ def test_restart_from_the_store_resumes_exactly(tmp_path: Path, walk: list[Bar])
     assert len(trades) == uninterrupted.positions.trade_count
     ids = [row["client_order_id"] for row in second.store.rows("orders")]
     assert len(ids) == len(set(ids))
+
+
+def test_duplicate_and_out_of_order_bars_are_quarantined_not_processed(walk: list[Bar]) -> None:
+    engine = engine_for()
+    bars = walk[:100]
+    stream = bars[:50] + [bars[49], bars[10]] + bars[50:]
+    decisions = run(engine, stream)
+    assert len(decisions) == 100
+    assert engine.quarantined == {"duplicate": 1, "out_of_order": 1}
+    assert engine.summary()["quarantined_bars"] == {"duplicate": 1, "out_of_order": 1}
+
+
+def test_stream_quarantine_counts_bad_records() -> None:
+    from gnosis.data.quarantine import Quarantine
+
+    quarantine = Quarantine()
+    good = dict(symbol="SPY", ts_event=0, open=1.0, high=1.0, low=1.0, close=1.0, volume=1.0)
+    assert quarantine.bar(**good) is not None
+    assert quarantine.bar(**{**good, "close": float("nan")}) is None
+    assert quarantine.bar(**{**good, "high": 0.5}) is None
+    assert quarantine.bar(**{**good, "volume": "lots"}) is None
+    assert quarantine.counts == {"invalid_values": 2, "malformed": 1}

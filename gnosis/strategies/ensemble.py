@@ -1,0 +1,143 @@
+"""The default strategy: regime detection, five agents, activation rules and consensus."""
+
+from __future__ import annotations
+
+import io
+import logging
+import pickle
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from gnosis.agents import build_default_agents
+from gnosis.agents.base import Agent, AgentContext, consensus, safe_vote
+from gnosis.model.types import Bar, Decision, Vote
+from gnosis.regime.activation import agent_activation
+from gnosis.regime.detector import RegimeDetector
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class _SymbolBrain:
+    detector: RegimeDetector
+    agents: list[Agent]
+    index: int = -1
+
+
+class _ProviderPickler(pickle.Pickler):
+    """Pickle strategy state without the live providers (market, chain, news) it points at."""
+
+    def __init__(self, file: io.BytesIO, providers: dict[int, str]) -> None:
+        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
+        self._providers = providers
+
+    def persistent_id(self, obj: Any) -> str | None:  # noqa: D102 - pickle hook
+        return self._providers.get(id(obj))
+
+
+class _ProviderUnpickler(pickle.Unpickler):
+    def __init__(self, file: io.BytesIO, providers: dict[str, Any]) -> None:
+        super().__init__(file)
+        self._providers = providers
+
+    def persistent_load(self, pid: Any) -> Any:  # noqa: D102 - pickle hook
+        return self._providers[pid]
+
+
+class AgentEnsemble:
+    """Per symbol: RegimeDetector → activation → agents → consensus → Decision."""
+
+    name = "agents"
+
+    def __init__(
+        self,
+        seed: int = 0,
+        phase_of: Callable[[str, int], str] | None = None,
+        chain_provider: Any = None,
+        news_provider: Any = None,
+        detector_factory: Callable[[], RegimeDetector] | None = None,
+    ) -> None:
+        if chain_provider is None:
+            from gnosis.agents.options_sim import SimulatedOptionsChain
+
+            chain_provider = SimulatedOptionsChain(seed=seed)
+        if news_provider is None and phase_of is not None:
+            from gnosis.agents.news_sim import SimulatedNewsProvider
+
+            news_provider = SimulatedNewsProvider(phase_of, seed=seed)
+        self.chain_provider = chain_provider
+        self.news_provider = news_provider
+        self._seed = seed
+        self._detector_factory = detector_factory or (lambda: RegimeDetector(seed=seed))
+        self._brains: dict[str, _SymbolBrain] = {}
+        self.agent_errors: Counter[str] = Counter()
+
+    def _brain(self, symbol: str) -> _SymbolBrain:
+        brain = self._brains.get(symbol)
+        if brain is None:
+            brain = self._brains[symbol] = _SymbolBrain(
+                self._detector_factory(),
+                build_default_agents(self.chain_provider, self.news_provider),
+            )
+        return brain
+
+    def on_bar(self, bar: Bar) -> Decision:
+        brain = self._brain(bar.symbol)
+        brain.index += 1
+        regime = brain.detector.update(bar)
+        activation = agent_activation(regime)
+        ctx = AgentContext(bar, regime, brain.index)
+        votes: list[Vote] = []
+        inactive: list[tuple[str, str]] = []
+        errors = self.agent_errors
+        for agent in brain.agents:
+            try:
+                agent.update(ctx)
+            except Exception as exc:  # an agent's bookkeeping error must not stop the bot
+                errors[agent.name] += 1
+                log.warning("agent %s failed to update: %s", agent.name, exc)
+            active, why = activation.get(agent.name, (True, "no activation rule"))
+            if active:
+                votes.append(safe_vote(agent, ctx, errors))
+            else:
+                inactive.append((agent.name, why))
+        signal, confidence, why = consensus(votes, len(votes))
+        return Decision(
+            symbol=bar.symbol,
+            ts_event=bar.ts_event,
+            signal=signal,
+            confidence=confidence,
+            votes=tuple(votes),
+            regime=regime.primary,
+            regime_confidence=regime.confidence,
+            reasoning=f"{why}; {regime.explanation}" if regime.explanation else why,
+            inactive=tuple(inactive),
+        )
+
+    def regime_of(self, symbol: str) -> Any:
+        brain = self._brains.get(symbol)
+        return None if brain is None else brain.detector
+
+    # -- persistence: everything but the live providers -------------------------------------
+    def _provider_ids(self) -> dict[str, Any]:
+        return {"chain": self.chain_provider, "news": self.news_provider}
+
+    def snapshot(self) -> bytes:
+        buffer = io.BytesIO()
+        providers = {id(obj): name for name, obj in self._provider_ids().items()
+                     if obj is not None}
+        _ProviderPickler(buffer, providers).dump(
+            {"brains": self._brains, "errors": self.agent_errors,
+             "chain_state": getattr(self.chain_provider, "__dict__", None)}
+        )
+        return buffer.getvalue()
+
+    def restore(self, state: bytes) -> None:
+        loaded = _ProviderUnpickler(io.BytesIO(state), self._provider_ids()).load()
+        self._brains = loaded["brains"]
+        self.agent_errors = loaded["errors"]
+        chain_state = loaded.get("chain_state")
+        if chain_state is not None and hasattr(self.chain_provider, "__dict__"):
+            self.chain_provider.__dict__.update(chain_state)

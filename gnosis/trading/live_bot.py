@@ -79,14 +79,18 @@ class LiveBot:
     def _produce(self) -> None:
         try:
             next_release = self.wall.monotonic_ns()
+            current_ts = None
             for bar in self._pending_bars():
                 if self._stopping.is_set():
                     return
-                delay = (next_release - self.wall.monotonic_ns()) / 1e9
-                if delay > 0 and self._stopping.wait(delay):
-                    return
+                if bar.ts_event != current_ts:  # pace simulated time, not bars: N symbols
+                    if current_ts is not None:  # share one minute
+                        next_release += int(bar.interval_s / self.speed * 1e9)
+                    current_ts = bar.ts_event
+                    delay = (next_release - self.wall.monotonic_ns()) / 1e9
+                    if delay > 0 and self._stopping.wait(delay):
+                        return
                 self.queue.put(bar)
-                next_release += int(bar.interval_s / self.speed * 1e9)
         except InvalidValue as exc:  # a feed that yields a bad bar is quarantined, not fatal
             self.quarantined += 1
             self.queue.put(Notice(0, 0, f"quarantined bad bar: {exc}"))

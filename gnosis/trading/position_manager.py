@@ -216,7 +216,8 @@ class PositionManager:
             "realized": self.realized_pnl,
             "trades": self.trade_count,
             "wins": self.win_count,
-        }
+            "market_value": self._market_value,  # the running sum itself: recomputing it would
+        }                                        # round differently and drift from a clean run
 
     def restore(self, state: dict[str, Any]) -> None:
         self.cash = state["cash"]
@@ -226,7 +227,8 @@ class PositionManager:
         self.realized_pnl = state["realized"]
         self.trade_count = state["trades"]
         self.win_count = state["wins"]
-        self._market_value = sum(p.market_value for p in self.positions.values())
+        self._market_value = state.get("market_value",
+                                       sum(p.market_value for p in self.positions.values()))
 
 
 def _demo() -> None:

@@ -46,8 +46,9 @@ def synthetic_market(config: GnosisConfig, bars: int | None = None) -> Any:
 
     market_cfg = config.market
     days = market_cfg.days
-    if bars is not None:
-        days = max(1, math.ceil(bars / (BARS_PER_SESSION * len(market_cfg.symbols))))
+    if bars is not None:  # early-close sessions are shorter: plan a few spare sessions
+        full_days = math.ceil(bars / (BARS_PER_SESSION * len(market_cfg.symbols)))
+        days = full_days + math.ceil(full_days * 0.02) + 1
     return SyntheticMarket(
         symbols=market_cfg.symbols, seed=market_cfg.seed, start=market_cfg.start, days=days
     )

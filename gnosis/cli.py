@@ -266,7 +266,9 @@ def _print_summary(summary: dict[str, Any]) -> None:
     for key in keys:
         if key in summary:
             value = summary[key]
-            if key in ("total_return", "max_drawdown", "win_rate"):
+            if value is None:
+                text = "n/a (fewer than 5 sessions)" if key == "sharpe" else "n/a"
+            elif key in ("total_return", "max_drawdown", "win_rate"):
                 text = f"{value:.2%}"
             elif isinstance(value, float):
                 text = f"{value:,.2f}"

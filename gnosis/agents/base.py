@@ -49,7 +49,8 @@ def safe_vote(agent: Agent, ctx: AgentContext, errors: Counter[str] | None = Non
     except Exception as exc:  # noqa: BLE001 - isolation is the point
         if errors is not None:
             errors[agent.name] += 1
-        log.warning("agent %s raised %s: %s; counted as abstention", agent.name, type(exc).__name__, exc)
+        log.warning("agent %s raised %s: %s; counted as abstention",
+                    agent.name, type(exc).__name__, exc)
         return Vote.abstain(agent.name, f"error: {type(exc).__name__}: {exc}")
 
 

@@ -99,13 +99,22 @@ def _sessions(start: str, days: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
 
     if days < 1:
         raise InvalidValue(f"days must be >= 1, got {days}")
+    try:
+        first_day = pd.Timestamp(start)
+    except ValueError as exc:
+        raise InvalidValue(f"cannot start the synthetic market on {start!r}: {exc}") from exc
+    # A calendar spanning the request (the library's default covers only about a year ahead);
+    # 252 sessions a year, so days * 1.5 calendar days plus slack always holds enough of them.
+    end_day = first_day + pd.Timedelta(days=int(days * 1.5) + 30)
     with warnings.catch_warnings():  # exchange_calendars trips pandas deprecations on import
         warnings.simplefilter("ignore")
-        calendar = xcals.get_calendar("XNYS")
-    try:
-        first = calendar.date_to_session(pd.Timestamp(start), direction="next")
-    except Exception as exc:  # a date outside the calendar's range, or not a date at all
-        raise InvalidValue(f"cannot start the synthetic market on {start!r}: {exc}") from exc
+        try:
+            calendar = xcals.get_calendar(
+                "XNYS", start=first_day.normalize() - pd.Timedelta(days=7), end=end_day.normalize()
+            )
+            first = calendar.date_to_session(first_day.normalize(), direction="next")
+        except Exception as exc:  # a date outside what the library knows, or not a date at all
+            raise InvalidValue(f"cannot start the synthetic market on {start!r}: {exc}") from exc
     first_index = calendar.sessions.get_loc(first)
     sessions = calendar.sessions[first_index:first_index + days]
     if len(sessions) < days:

@@ -72,7 +72,7 @@ class PositionOpened(Event):
 
 @dataclass(frozen=True, slots=True)
 class PositionClosed(Event):
-    trade: Any  # gnosis.trading.position_manager.Trade (kept loose: model imports nothing of trading)
+    trade: Any  # a position_manager.Trade (kept loose: the model imports nothing of trading)
 
 
 @dataclass(frozen=True, slots=True)

@@ -182,7 +182,9 @@ class Vote:
         if self.signal not in (-1, 0, 1):
             raise InvalidValue(f"{self.agent}: signal must be -1, 0 or +1, got {self.signal!r}")
         if not (0.0 <= self.confidence <= 1.0):
-            raise InvalidValue(f"{self.agent}: confidence must be in [0, 1], got {self.confidence!r}")
+            raise InvalidValue(
+                f"{self.agent}: confidence must be in [0, 1], got {self.confidence!r}"
+            )
         if self.abstained and self.signal != 0:
             raise InvalidValue(f"{self.agent}: an abstention cannot carry a signal")
 
@@ -239,13 +241,13 @@ class Order:
             value = getattr(self, name)
             if value is not None:
                 _check_positive(name, value)
-        if self.stop_loss is not None and self.take_profit is not None:
-            # the stop must sit on the losing side of the target for the order's direction
-            if (self.take_profit - self.stop_loss) * self.side.sign <= 0:
-                raise InvalidValue(
-                    f"bracket of {self.client_order_id}: stop {self.stop_loss} and target "
-                    f"{self.take_profit} are on the wrong sides for a {self.side.value}"
-                )
+        # the stop must sit on the losing side of the target for the order's direction
+        if (self.stop_loss is not None and self.take_profit is not None
+                and (self.take_profit - self.stop_loss) * self.side.sign <= 0):
+            raise InvalidValue(
+                f"bracket of {self.client_order_id}: stop {self.stop_loss} and target "
+                f"{self.take_profit} are on the wrong sides for a {self.side.value}"
+            )
         if self.limit_price is not None:
             _check_positive("limit price", self.limit_price)
         if self.stop_price is not None:

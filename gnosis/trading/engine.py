@@ -442,7 +442,7 @@ class Engine:
             "final_equity": round(pm.equity, 2),
             "total_return": round(pm.equity / initial - 1.0, 6),
             "max_drawdown": round(stats.max_drawdown, 6),
-            "sharpe": round(_sharpe(daily), 4),
+            "sharpe": _sharpe(daily),
             "win_rate": round(pm.win_count / pm.trade_count, 4) if pm.trade_count else 0.0,
             "fees": round(pm.total_fees, 2),
             "slippage": round(pm.total_slippage, 2),
@@ -461,9 +461,14 @@ class Engine:
         return result
 
 
-def _sharpe(daily_returns: list[float]) -> float:
-    if len(daily_returns) < 2:
-        return 0.0
+MIN_SHARPE_DAYS = 5
+
+
+def _sharpe(daily_returns: list[float]) -> float | None:
+    """Annualized Sharpe of daily returns (risk-free 0); None below ``MIN_SHARPE_DAYS`` days,
+    where an annualized figure would be noise presented as a statistic."""
+    if len(daily_returns) < MIN_SHARPE_DAYS:
+        return None
     mean = sum(daily_returns) / len(daily_returns)
     variance = sum((r - mean) ** 2 for r in daily_returns) / (len(daily_returns) - 1)
-    return mean / math.sqrt(variance) * math.sqrt(252) if variance > 0 else 0.0
+    return round(mean / math.sqrt(variance) * math.sqrt(252), 4) if variance > 0 else 0.0

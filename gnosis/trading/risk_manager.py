@@ -201,7 +201,7 @@ class RiskManager:
         notional = min(weight * equity, room)
         quantity = math.floor(notional / price)
         if cfg.fixed_quantity > 0:
-            quantity = cfg.fixed_quantity
+            quantity = math.floor(cfg.fixed_quantity)
             cap = min(cfg.max_position_pct * equity, room)
             if quantity * price > cap:
                 return Refusal(

@@ -41,7 +41,7 @@ class SimBroker:
 
     # -- commands ---------------------------------------------------------------------------
     def submit(self, order: Order, active_from: int = 0) -> bool:
-        """Accept an order; a client order id seen before is ignored (idempotent), returning False."""
+        """Accept an order; a client order id seen before is ignored (idempotent): False."""
         if order.client_order_id in self._seen:
             return False
         self._seen.add(order.client_order_id)
@@ -126,9 +126,10 @@ class SimBroker:
         candidates.sort()
         fills: list[Fill] = []
         for position, cid in candidates:
-            working = self._working.get(cid)
-            if working is None:  # an OCO sibling filled first
+            live = self._working.get(cid)
+            if live is None:  # an OCO sibling filled first
                 continue
+            working = live
             order = working.order
             fill_price = self._resting_price(order, bar, position)
             fill = self._make_fill(
@@ -225,7 +226,8 @@ class SimBroker:
             cid = f"{parent.client_order_id}-{suffix}"
             existing = self._working.get(cid)
             if existing is not None:
-                existing.order = replace(existing.order, quantity=existing.order.quantity + quantity)
+                existing.order = replace(existing.order,
+                                         quantity=existing.order.quantity + quantity)
                 continue
             if cid in self._seen:  # the leg already filled or was canceled: do not resurrect it
                 continue

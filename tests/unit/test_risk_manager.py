@@ -62,7 +62,8 @@ def test_total_exposure_caps_the_size() -> None:
 @pytest.mark.parametrize(
     ("signal", "stop_below_price"), [(1, True), (-1, False)]
 )
-def test_stops_and_targets_are_side_aware_at_two_to_one(signal: int, stop_below_price: bool) -> None:
+def test_stops_and_targets_are_side_aware_at_two_to_one(signal: int,
+                                                        stop_below_price: bool) -> None:
     answer = approve(fresh(), signal=signal)
     assert isinstance(answer, Approval)
     assert (answer.stop_price < 100.0) is stop_below_price

@@ -242,13 +242,20 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     if quarantined:
         summary["quarantined"] = quarantined
     if truth_pairs:
-        from gnosis.regime.detector import score_against_truth
+        from gnosis.regime.detector import format_confusion, score_against_truth
 
-        summary["regime_accuracy"] = score_against_truth(truth_pairs)
+        score = score_against_truth(truth_pairs)
+        summary["regime_accuracy"] = score["accuracy"]  # trend / range / volatility family
+        summary["regime_accuracy_exact"] = score["exact_accuracy"]
+        summary["regime_confusion"] = score["confusion"]
     if args.json:
         print(json.dumps(summary, sort_keys=True))
     else:
         _print_summary(summary)
+        if "regime_confusion" in summary:
+            print(f"\nregime vs the generator's phases: {summary['regime_accuracy']:.1%} by "
+                  f"family, {summary['regime_accuracy_exact']:.1%} exact (rows: true phase)")
+            print(format_confusion(summary["regime_confusion"]))
     return 0
 
 

@@ -37,9 +37,20 @@ class RegimeState:
     range_position: float = 0.5  # position inside the Bollinger band, 0 = lower, 1 = upper
     hmm_state: str | None = None
     hmm_probabilities: tuple[float, ...] | None = None  # ordered as HMM_LABELS
-    explanation: str = ""
+    reason: str = ""  # why the primary won, e.g. "|trend| 0.71 > 0.5"
     bars_seen: int = 0
 
     @property
     def ready(self) -> bool:
         return self.primary != WARMING_UP
+
+    @property
+    def explanation(self) -> str:
+        """One readable line; formatted on demand, so the per-bar path pays nothing for it."""
+        if not self.ready:
+            return self.reason
+        text = (f"{self.reason}; trend {self.trend_strength:+.2f}, vol {self.volatility:.0%} "
+                f"{self.volatility_class}, BB pos {self.range_position:.2f}")
+        if self.hmm_state is not None and self.hmm_probabilities is not None:
+            text += f", HMM {self.hmm_state} {max(self.hmm_probabilities):.2f}"
+        return text

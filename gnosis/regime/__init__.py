@@ -1,1 +1,1 @@
-"""regime layer."""
+"""Regime detection: the detector, its HMM, and which agents each regime switches on."""

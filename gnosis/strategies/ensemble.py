@@ -112,7 +112,7 @@ class AgentEnsemble:
             votes=tuple(votes),
             regime=regime.primary,
             regime_confidence=regime.confidence,
-            reasoning=f"{why}; {regime.explanation}" if regime.explanation else why,
+            reasoning=why,  # the regime's own explanation is formatted on demand from the state
             inactive=tuple(inactive),
         )
 

@@ -261,7 +261,7 @@ class Engine:
             ),
         )
         if not isinstance(answer, Approval):
-            self.stats.refusals[answer.reason.split(":")[0].split(" (")[0]] += 1
+            self.stats.refusals[answer.rule] += 1
             if self.bus.wants(TradeRefused):
                 self._publish(TradeRefused(bar.ts_event, self.clock.now_ns(), symbol,
                                            decision.signal, answer.reason))

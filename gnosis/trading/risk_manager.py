@@ -43,7 +43,8 @@ class Approval:
 
 @dataclass(frozen=True, slots=True)
 class Refusal:
-    reason: str
+    reason: str  # for people: the rule and the numbers that tripped it
+    rule: str = "other"  # for tallies: a stable key per rule
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,26 +173,32 @@ class RiskManager:
         """
         cfg = self.config
         if self.state is TradingState.HALTED:
-            return Refusal(f"halted: {self.state_reason}")
+            return Refusal(f"halted: {self.state_reason}", "halted")
         if self.state is TradingState.REDUCING:
-            return Refusal(f"reducing (exits only): {self.state_reason}")
+            return Refusal(f"reducing (exits only): {self.state_reason}", "reducing")
         if signal not in (-1, 1):
-            return Refusal("no direction")
+            return Refusal("no direction", "no_direction")
         if signal < 0 and not cfg.allow_shorts:
-            return Refusal("shorts are disabled")
+            return Refusal("shorts are disabled", "shorts_disabled")
         if not (price > 0 and math.isfinite(price)):
-            return Refusal(f"no usable price ({price})")
+            return Refusal(f"no usable price ({price})", "bad_price")
         if equity <= 0:
-            return Refusal("no equity")
+            return Refusal("no equity", "no_equity")
         if confidence < cfg.min_confidence:
-            return Refusal(f"confidence {confidence:.2f} < minimum {cfg.min_confidence:.2f}")
+            return Refusal(
+                f"confidence {confidence:.2f} < minimum {cfg.min_confidence:.2f}",
+                "min_confidence",
+            )
         if open_positions >= cfg.max_positions:
-            return Refusal(f"max open positions reached ({open_positions}/{cfg.max_positions})")
+            return Refusal(
+                f"max open positions reached ({open_positions}/{cfg.max_positions})",
+                "max_positions",
+            )
         edge = kelly_fraction(confidence, cfg.reward_risk)
         if edge <= 0:
             return Refusal(
                 f"no Kelly edge at confidence {confidence:.2f} and {cfg.reward_risk:g}:1 "
-                "reward:risk"
+                "reward:risk", "no_kelly_edge"
             )
         low, high = cfg.volatility_scale_bounds
         vol_scale = cfg.target_volatility / volatility if volatility > 0 else 1.0
@@ -205,15 +212,19 @@ class RiskManager:
             cap = min(cfg.max_position_pct * equity, room)
             if quantity * price > cap:
                 return Refusal(
-                    f"fixed quantity {quantity:g} × {price:.2f} exceeds the limit {cap:,.2f}"
+                    f"fixed quantity {quantity:g} × {price:.2f} exceeds the limit {cap:,.2f}",
+                    "fixed_quantity_limit",
                 )
         if quantity < 1:
             if room < weight * equity and room < price:  # the exposure limit is what binds
                 return Refusal(
                     f"total exposure limit: {gross_exposure / equity:.1%} of "
-                    f"{cfg.max_total_exposure_pct:.0%} used"
+                    f"{cfg.max_total_exposure_pct:.0%} used", "total_exposure"
                 )
-            return Refusal(f"size rounds to zero shares (weight {weight:.2%} at {price:.2f})")
+            return Refusal(
+                f"size rounds to zero shares (weight {weight:.2%} at {price:.2f})",
+                "zero_size",
+            )
         stop_pct = self.stop_distance(confidence, volatility)
         stop = price * (1.0 - signal * stop_pct)
         target = price * (1.0 + signal * cfg.reward_risk * stop_pct)

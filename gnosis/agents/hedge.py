@@ -1,0 +1,127 @@
+"""Hedge agent: dealer gamma exposure (GEX) from the options chain.
+
+Dealers hedging a long-gamma book sell rallies and buy dips, pinning price near the strike with
+the largest gamma exposure (the gamma wall); short gamma makes them chase moves, so momentum
+runs. Convention (the usual GEX one): dealers are long the calls and short the puts that
+customers trade, so call gamma counts positive and put gamma negative:
+``GEX = sum(gamma * open_interest * 100 * spot^2 * 1%)``. Greeks come from the chain when the
+feed has them, else from the ``blackscholes`` library. The chain is re-read every
+``refresh_bars`` bars (as a snapshot poll would be), not every bar.
+"""
+
+from __future__ import annotations
+
+import math
+
+from gnosis.agents.base import Agent, AgentContext
+from gnosis.data.indicators import ATR, RingBuffer
+from gnosis.model.market import CALL, OptionsChain, OptionsChainProvider
+from gnosis.model.types import Vote
+
+NANOS_PER_YEAR = 365.25 * 86_400 * 10**9
+RISK_FREE = 0.04
+MOMENTUM_BARS = 15
+
+
+def contract_gamma(spot: float, strike: float, years: float, iv: float) -> float:
+    from blackscholes import BlackScholesCall  # gamma is the same for calls and puts
+
+    return float(BlackScholesCall(S=spot, K=strike, T=years, r=RISK_FREE, sigma=iv,
+                                  q=0.0).gamma())
+
+
+def gamma_exposure(chain: OptionsChain) -> tuple[float, float, float]:
+    """(net GEX, gross GEX, gamma-wall strike) of a chain, in dollars per 1% move."""
+    spot = chain.spot
+    per_strike: dict[float, float] = {}
+    cache: dict[tuple[float, int, float], float] = {}
+    scale = 100.0 * spot * spot * 0.01
+    for c in chain.contracts:
+        years = (c.expiry_ts - chain.ts_event) / NANOS_PER_YEAR
+        if years <= 0 or c.open_interest <= 0:
+            continue
+        gamma = c.gamma
+        if gamma is None:
+            key = (c.strike, c.expiry_ts, c.implied_vol)
+            gamma = cache.get(key)
+            if gamma is None:
+                gamma = cache[key] = contract_gamma(spot, c.strike, years, c.implied_vol)
+        exposure = gamma * c.open_interest * scale
+        per_strike[c.strike] = per_strike.get(c.strike, 0.0) + (
+            exposure if c.right == CALL else -exposure)
+    if not per_strike:
+        return 0.0, 0.0, spot
+    net = sum(per_strike.values())
+    gross = sum(abs(v) for v in per_strike.values())
+    wall = max(per_strike, key=lambda k: (abs(per_strike[k]), -abs(k - spot)))
+    return net, gross, wall
+
+
+class HedgeAgent(Agent):
+    name = "hedge"
+
+    def __init__(self, chain_provider: OptionsChainProvider | None = None,
+                 refresh_bars: int = 60, min_tilt: float = 0.1) -> None:
+        self.chain_provider = chain_provider
+        self.refresh_bars = refresh_bars
+        self.min_tilt = min_tilt
+        self._atr = ATR(14)
+        self._closes = RingBuffer(MOMENTUM_BARS + 1)
+        self._var = 0.0
+        self._prev = 0.0
+        self._since_refresh = refresh_bars
+        self._net = 0.0
+        self._gross = 0.0
+        self._wall = 0.0
+        self._have_chain = False
+        self._missing = "no options chain provider"
+
+    def update(self, ctx: AgentContext) -> None:
+        bar = ctx.bar
+        close = bar.close
+        self._atr.update(bar.high, bar.low, close)
+        if self._prev > 0:
+            r = math.log(close / self._prev)
+            self._var += 0.05 * (r * r - self._var) if self._var else r * r
+        self._prev = close
+        self._closes.push(close)
+        self._since_refresh += 1
+        if self._since_refresh >= self.refresh_bars and self.chain_provider is not None:
+            self._since_refresh = 0
+            chain = self.chain_provider.chain(bar.symbol, close, bar.ts_event)
+            if chain is None or not chain.contracts:
+                self._have_chain = False
+                self._missing = "options chain unavailable"
+            else:
+                self._net, self._gross, self._wall = gamma_exposure(chain)
+                self._have_chain = self._gross > 0
+                self._missing = "options chain without open interest"
+
+    def vote(self, ctx: AgentContext) -> Vote:
+        if not self._have_chain:
+            return Vote.abstain(self.name, self._missing)
+        tilt = self._net / self._gross  # -1 all short gamma .. +1 all long gamma
+        close = ctx.bar.close
+        atr = self._atr.value if self._atr.ready else 0.0
+        if abs(tilt) < self.min_tilt:
+            return Vote(self.name, 0, 0.3, f"dealer gamma balanced (tilt {tilt:+.2f})")
+        if tilt > 0:
+            if atr <= 0:
+                return Vote(self.name, 0, 0.2, "long gamma, ATR not ready")
+            distance = (close - self._wall) / atr
+            if abs(distance) < 0.75:
+                return Vote(self.name, 0, 0.4,
+                            f"long gamma {tilt:+.2f}: pinned near wall {self._wall:g}")
+            signal = -1 if distance > 0 else 1
+            confidence = min(1.0, (0.3 + 0.1 * abs(distance)) * (0.5 + tilt))
+            return Vote(self.name, signal, confidence,
+                        f"long gamma {tilt:+.2f}: revert to wall {self._wall:g} "
+                        f"({distance:+.1f} ATR away)")
+        if not self._closes.full or self._var <= 0:
+            return Vote(self.name, 0, 0.2, f"short gamma {tilt:+.2f}, momentum not ready")
+        move = math.log(close / self._closes[0]) / (math.sqrt(self._var * MOMENTUM_BARS))
+        if abs(move) < 0.75:
+            return Vote(self.name, 0, 0.3, f"short gamma {tilt:+.2f}, no momentum ({move:+.1f}σ)")
+        confidence = min(1.0, (0.25 + 0.15 * abs(move)) * (0.5 - tilt))
+        return Vote(self.name, 1 if move > 0 else -1, confidence,
+                    f"short gamma {tilt:+.2f}: dealers chase the {move:+.1f}σ move")

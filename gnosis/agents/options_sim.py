@@ -1,0 +1,93 @@
+"""A simulated options chain consistent with the price path, for the Hedge agent offline.
+
+Around the current spot it lists strikes on the exchange's usual grid, two expiries (the next
+day's and the one four sessions out), an implied-volatility smile with put skew, and an
+open-interest profile that peaks at round strikes near spot. Dealer positioning drifts slowly
+(over days) between net long and net short gamma, so the Hedge agent meets both regimes.
+Greeks are deliberately left out, as some real feeds do; the agent computes them.
+
+Everything is a pure function of (seed, symbol, ts_event, spot): the same call gives the same
+chain, which keeps backtests and restarts deterministic.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+
+from gnosis.model.market import CALL, PUT, OptionContract, OptionsChain
+
+NANOS_PER_DAY = 86_400 * 10**9
+NANOS_PER_HOUR = 3_600 * 10**9
+
+
+def _unit(*parts: object) -> float:
+    """A deterministic number in [0, 1) from the parts (stable across processes)."""
+    return zlib.crc32("|".join(map(str, parts)).encode()) / 2**32
+
+
+def strike_step(spot: float) -> float:
+    if spot < 25:
+        return 0.5
+    if spot < 500:
+        return 1.0
+    return 5.0
+
+
+class SimulatedOptionsChain:
+    """``chain(symbol, spot, ts_event)`` for the simulated market."""
+
+    def __init__(self, seed: int = 0, strikes_each_side: int = 10, base_iv: float = 0.16,
+                 positioning_days: float = 6.0) -> None:
+        self.seed = seed
+        self.strikes_each_side = strikes_each_side
+        self.base_iv = base_iv
+        self.positioning_days = positioning_days
+
+    def positioning(self, symbol: str, ts_event: int) -> float:
+        """Dealer gamma tilt in [-1, 1]: +1 dealers long calls / short few puts (long gamma)."""
+        days = ts_event / NANOS_PER_DAY
+        phase = 2 * math.pi * _unit(self.seed, symbol, "phase")
+        slow = math.sin(2 * math.pi * days / self.positioning_days + phase)
+        wobble = 0.35 * math.sin(2 * math.pi * days / 1.7 + 2 * phase)
+        return max(-1.0, min(1.0, slow + wobble))
+
+    def chain(self, symbol: str, spot: float, ts_event: int) -> OptionsChain | None:
+        if not spot > 0:
+            return None
+        step = strike_step(spot)
+        wall_step = 5 * step
+        hour = ts_event // NANOS_PER_HOUR
+        # the open-interest wall sits on a round strike near spot, shifting a little by the hour
+        shift = int(_unit(self.seed, symbol, hour) * 3) - 1
+        wall = (round(spot / wall_step) + shift) * wall_step
+        tilt = self.positioning(symbol, ts_event)
+        center = round(spot / step) * step
+        day = ts_event // NANOS_PER_DAY
+        expiries = ((day + 1) * NANOS_PER_DAY + 20 * NANOS_PER_HOUR,
+                    (day + 4) * NANOS_PER_DAY + 20 * NANOS_PER_HOUR)
+        contracts = []
+        for i in range(-self.strikes_each_side, self.strikes_each_side + 1):
+            strike = round(center + i * step, 2)
+            if strike <= 0:
+                continue
+            moneyness = math.log(strike / spot)
+            iv = self.base_iv * (1.0 - 1.8 * moneyness + 12.0 * moneyness * moneyness)
+            iv = max(iv, 0.05)
+            distance = abs(strike - spot) / (spot * 0.01)
+            base = 2_000.0 * math.exp(-0.5 * distance * distance)
+            round_bonus = 2.5 if abs(strike / wall_step - round(strike / wall_step)) < 1e-9 else 1.0
+            wall_bonus = 4.0 if abs(strike - wall) < step / 2 else 1.0
+            noise = 0.7 + 0.6 * _unit(self.seed, symbol, strike, day)
+            oi = base * round_bonus * wall_bonus * noise
+            call_oi = oi * (1.0 + 0.7 * tilt) * (1.3 if strike >= spot else 0.7)
+            put_oi = oi * (1.0 - 0.7 * tilt) * (1.3 if strike <= spot else 0.7)
+            for expiry in expiries:
+                weight = 1.0 if expiry == expiries[0] else 0.6
+                for right, open_interest in ((CALL, call_oi), (PUT, put_oi)):
+                    contracts.append(OptionContract(
+                        symbol=f"{symbol}{expiry // NANOS_PER_DAY}{right[0].upper()}{strike:g}",
+                        underlying=symbol, expiry_ts=expiry, strike=strike, right=right,
+                        open_interest=round(open_interest * weight), implied_vol=iv,
+                    ))
+        return OptionsChain(symbol, ts_event, spot, tuple(contracts))

@@ -63,14 +63,15 @@ class SentimentAgent(Agent):
                 self._last_headline = headline.headline
 
     def vote(self, ctx: AgentContext) -> Vote:
-        if not self._closes.full or self._var_slow <= 0:
+        if not self._closes.full:
             return Vote.abstain(self.name, f"warming up ({self._bars}/{self.momentum_bars + 1})")
         sigma = math.sqrt(self._var_slow * self.momentum_bars)
-        momentum = math.tanh(math.log(self._closes[-1] / self._closes[0]) / sigma / 1.5)
+        move = math.log(self._closes[-1] / self._closes[0])
+        momentum = math.tanh(move / sigma / 1.5) if sigma > 0 else 0.0
         total = self._up.value + self._down.value
         balance = (self._up.value - self._down.value) / total if total > 0 else 0.0
         news = math.tanh(self._news)
-        shock = math.sqrt(self._var_fast / self._var_slow)
+        shock = math.sqrt(self._var_fast / self._var_slow) if self._var_slow > 0 else 1.0
         damp = 1.0 if shock < 1.8 else 1.8 / shock
         score = (0.45 * momentum + 0.35 * balance + 0.4 * news) * damp
         news_note = (f"news {news:+.2f}" + (f" ('{self._last_headline[:48]}')"

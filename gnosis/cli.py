@@ -193,7 +193,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     market = None
     quarantined: dict[str, int] = {}
     if args.data is not None:
-        from gnosis.data.replay import ReplayError, load_bars
+        from gnosis.data.replay import ReplayError, ReplayFeed, load_bars
 
         try:
             replay = load_bars(args.data, symbol=args.symbol)
@@ -202,8 +202,8 @@ def cmd_backtest(args: argparse.Namespace) -> int:
             return 2
         bars: Iterable[Bar] = replay.bars
         total: int | None = len(replay.bars)
-        quarantined = dict(replay.quarantined)
-        feed: Any = replay
+        quarantined = dict(replay.reasons)
+        feed: Any = ReplayFeed(replay)
     else:
         market = synthetic_market(config, args.bars)
         total = args.bars or market.total_bars

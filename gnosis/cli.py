@@ -115,7 +115,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     system = build_system(config, market, market=market, state_dir=state_dir)
     engine = system.engine
     if not args.quiet and not args.json:
-        ConsoleReporter(system.bus, every=args.every, equity=lambda: engine.positions.equity)
+        strategy = engine.strategy
+        ConsoleReporter(system.bus, every=args.every, equity=lambda: engine.positions.equity,
+                        regime_of=lambda symbol: getattr(strategy.regime_of(symbol), "last", None)
+                        if hasattr(strategy, "regime_of") else None)
     if not args.json:
         print(
             f"gnosis run: simulated market {','.join(config.market.symbols)} (seed "

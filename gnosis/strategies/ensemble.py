@@ -104,6 +104,8 @@ class AgentEnsemble:
             else:
                 inactive.append((agent.name, why))
         signal, confidence, why = consensus(votes, len(votes))
+        if not regime.ready:  # votes are recorded, but nothing trades on a half-formed view
+            signal, confidence, why = 0, 0.0, f"no trading while {regime.reason} ({why})"
         return Decision(
             symbol=bar.symbol,
             ts_event=bar.ts_event,

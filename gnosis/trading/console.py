@@ -28,15 +28,21 @@ def _clock(ts_ns: int) -> str:
     return moment.strftime("%Y-%m-%d %H:%M ET")
 
 
+_GATED = ("wyckoff", "markov")
+
+
 class ConsoleReporter:
     """Print engine events; ``every`` > 1 prints only every n-th quiet bar."""
 
     def __init__(self, bus: EventBus, out: TextIO | None = None, every: int = 1,
-                 equity: Callable[[], float] | None = None) -> None:
+                 equity: Callable[[], float] | None = None,
+                 regime_of: Callable[[str], Any] | None = None) -> None:
         self.out = out or sys.stdout
         self.every = max(1, every)
         self._equity = equity
+        self._regime_of = regime_of  # symbol -> latest RegimeState (trend, volatility)
         self._count = 0
+        self._gated: dict[tuple[str, str], bool] = {}  # (symbol, agent) -> was active
         bus.subscribe(DecisionMade, self.on_decision_made)
         bus.subscribe(OrderFilled, self.on_order_filled)
         bus.subscribe(PositionOpened, self.on_position_opened)
@@ -50,12 +56,17 @@ class ConsoleReporter:
     def on_decision_made(self, event: DecisionMade) -> None:
         self._count += 1
         decision = event.decision
+        self._report_activation(decision)
         if decision.signal == 0 and self._count % self.every:
             return
         parts = [f"{_clock(event.ts_event)} {decision.symbol:<5} {event.close:>9.2f}"]
         if decision.regime is not None:
             confidence = decision.regime_confidence or 0.0
-            parts.append(f"{decision.regime:<13} {confidence:4.0%}")
+            text = f"{decision.regime:<13} {confidence:4.0%}"
+            state = self._regime_of(decision.symbol) if self._regime_of else None
+            if state is not None:
+                text += f" trend {state.trend_strength:+.2f} vol {state.volatility:4.0%}"
+            parts.append(text)
         if decision.votes:
             cast = " ".join(
                 f"{_SHORT.get(v.agent, v.agent[:1].upper())}"
@@ -74,6 +85,20 @@ class ConsoleReporter:
         if self._equity is not None:
             parts.append(f"equity {self._equity():,.2f}")
         self._print(" | ".join(parts))
+
+    def _report_activation(self, decision: Any) -> None:
+        """Print when a regime-gated agent (Wyckoff, Markov) switches on or off, and why."""
+        if not decision.votes and not decision.inactive:
+            return
+        off = dict(decision.inactive)
+        phases = {v.agent: v.reasoning for v in decision.votes}
+        for agent in _GATED:
+            active = agent not in off
+            key = (decision.symbol, agent)
+            if self._gated.get(key, False) != active and (key in self._gated or active):
+                why = phases.get(agent, "") if active else off[agent]
+                self._print(f"  {decision.symbol} {agent} {'ON ' if active else 'OFF'}: {why}")
+            self._gated[key] = active
 
     def on_order_filled(self, event: OrderFilled) -> None:
         fill = event.fill

@@ -40,12 +40,14 @@ def build_strategy(config: GnosisConfig, market: Any = None) -> Strategy:
     return AgentEnsemble(seed=config.market.seed, phase_of=phase_of)
 
 
-def synthetic_market(config: GnosisConfig, bars: int | None = None) -> Any:
-    """The embedded default market; ``bars`` sizes it (across all symbols)."""
+def synthetic_market(config: GnosisConfig, bars: int | None = None, *,
+                     history: bool = False) -> Any:
+    """The embedded default market; ``bars`` sizes it (across all symbols). With ``history``
+    the first ``market.warmup_days`` sessions come before the ``market.days`` live ones."""
     from gnosis.data.synthetic import SyntheticMarket
 
     market_cfg = config.market
-    days = market_cfg.days
+    days = market_cfg.days + (market_cfg.warmup_days if history else 0)
     if bars is not None:  # early-close sessions are shorter: plan a few spare sessions
         full_days = math.ceil(bars / (BARS_PER_SESSION * len(market_cfg.symbols)))
         days = full_days + math.ceil(full_days * 0.02) + 1

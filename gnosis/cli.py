@@ -43,7 +43,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--speed", type=float, default=60.0,
                      help="simulated seconds per real second (60: one 1-minute bar per second)")
     run.add_argument("--days", type=int, default=None, help="sessions of synthetic market")
-    run.add_argument("--max-bars", type=int, default=None, help="stop after this many bars")
+    run.add_argument("--max-bars", type=int, default=None,
+                     help="stop after this many live bars")
+    run.add_argument("--warmup-days", type=int, default=None,
+                     help="history sessions folded in before trading (default 2; HMM needs ~2)")
     run.add_argument("--state-dir", type=Path, default=None,
                      help="state, journal and memory files (default ./gnosis-state)")
     run.add_argument("--fresh", action="store_true",
@@ -91,6 +94,8 @@ def _config(args: argparse.Namespace) -> GnosisConfig:
         market["seed"] = args.seed
     if getattr(args, "days", None) is not None:
         market["days"] = args.days
+    if getattr(args, "warmup_days", None) is not None:
+        market["warmup_days"] = args.warmup_days
     strategy = base.strategy.model_dump()
     if getattr(args, "strategy", None):
         strategy["name"] = args.strategy
@@ -111,7 +116,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.fresh and (state_dir / "state.db").exists():
         for suffix in ("", "-wal", "-shm"):
             (state_dir / f"state.db{suffix}").unlink(missing_ok=True)
-    market = synthetic_market(config)
+    market = synthetic_market(config, history=True)
+    warmup_bars = market.bars_in_sessions(config.market.warmup_days)
     system = build_system(config, market, market=market, state_dir=state_dir)
     engine = system.engine
     if not args.quiet and not args.json:
@@ -122,13 +128,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not args.json:
         print(
             f"gnosis run: simulated market {','.join(config.market.symbols)} (seed "
-            f"{config.market.seed}, {config.market.days} sessions from {config.market.start}), "
+            f"{config.market.seed}, {config.market.warmup_days} history + "
+            f"{config.market.days} live sessions from {config.market.start}), "
             f"strategy {config.strategy.name}, speed {args.speed:g}x, dry run (SimBroker), "
             f"state in {state_dir}/"
         )
         if args.dashboard:
             print("note: the web dashboard is not built yet; running without it")
-    bot = LiveBot(engine, market, speed=args.speed, max_bars=args.max_bars)
+    bot = LiveBot(engine, market, speed=args.speed, max_bars=args.max_bars,
+                  warmup_bars=warmup_bars)
     summary = bot.run()
     summary["state_dir"] = str(state_dir)
     if args.json:

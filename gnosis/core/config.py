@@ -73,6 +73,7 @@ class MarketConfig(_Section):
     seed: int = 7
     start: str = "2024-01-02"
     days: int = Field(20, ge=1)
+    warmup_days: int = Field(2, ge=0)  # history sessions `gnosis run` folds in before trading
 
 
 class GnosisConfig(BaseSettings):

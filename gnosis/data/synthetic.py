@@ -219,6 +219,10 @@ class SyntheticMarket:
         # The plans only: cheap, and the ground truth for phase_at without any bar generated.
         self._plans = {s: _SymbolPath(s, seed, self.bars_per_symbol).plan for s in self.symbols}
 
+    def bars_in_sessions(self, sessions: int) -> int:
+        """Bars (all symbols) in the first ``sessions`` sessions: the warm-up history."""
+        return int(sum(self._minutes[:sessions])) * len(self.symbols)
+
     # -- ground truth -------------------------------------------------------------------------
     def bar_index(self, ts_event: int) -> int:
         """Index of the session minute starting at ``ts_event`` (per symbol, from 0)."""

@@ -17,7 +17,7 @@ from typing import Any
 from gnosis.core.clock import LiveClock
 from gnosis.model.events import Notice
 from gnosis.model.ports import MarketFeed
-from gnosis.model.types import Bar, InvalidValue
+from gnosis.model.types import Bar, InvalidValue, format_ns
 from gnosis.trading.engine import Engine
 
 
@@ -42,6 +42,7 @@ class LiveBot:
         *,
         speed: float = 60.0,
         max_bars: int | None = None,
+        warmup_bars: int = 0,
         wall: LiveClock | None = None,
     ) -> None:
         if speed <= 0:
@@ -50,6 +51,7 @@ class LiveBot:
         self.feed = feed
         self.speed = speed
         self.max_bars = max_bars
+        self.warmup_bars = max(0, warmup_bars)
         self.wall = wall or LiveClock()
         self.queue: queue.Queue[Any] = queue.Queue(maxsize=10_000)
         self.quarantined = 0
@@ -66,7 +68,8 @@ class LiveBot:
 
     def _pending_bars(self) -> Iterator[Bar]:
         skip = self.engine.sequence  # bars already committed before a restart
-        budget = None if self.max_bars is None else self.max_bars - skip
+        live_done = max(0, skip - self.warmup_bars)
+        budget = None if self.max_bars is None else self.max_bars - live_done
         for index, bar in enumerate(self.feed.bars()):
             if index < skip:
                 continue
@@ -101,6 +104,7 @@ class LiveBot:
         """Consume until the feed ends, ``max_bars`` is reached or a stop arrives."""
         engine = self.engine
         engine.resume_from_store()
+        self._warm_up()
         producer = threading.Thread(target=self._produce, name="gnosis-feed", daemon=True)
         previous = self._install_signal_handlers()
         producer.start()
@@ -122,6 +126,31 @@ class LiveBot:
             self._stopping.set()
             self._restore_signal_handlers(previous)
         return engine.summary()
+
+    def _warm_up(self) -> None:
+        """Feed the first ``warmup_bars`` of the feed (history) unpaced and without trading."""
+        engine = self.engine
+        start = engine.sequence
+        if start >= self.warmup_bars:
+            return  # done before a restart: its state was committed
+        began = self.wall.monotonic_ns()
+        last: Bar | None = None
+        try:
+            for index, bar in enumerate(self.feed.bars()):
+                if index >= self.warmup_bars or self._stopping.is_set():
+                    break
+                if index >= start:
+                    engine.warm_up(bar)
+                    last = bar
+        except InvalidValue as exc:
+            self.quarantined += 1
+            engine.bus.publish(Notice(0, 0, f"quarantined bad history bar: {exc}"))
+        engine.commit_warm_up()
+        seconds = (self.wall.monotonic_ns() - began) / 1e9
+        through = "" if last is None else f" through {format_ns(last.ts_close)}"
+        engine.bus.publish(Notice(engine.clock.now_ns(), engine.clock.now_ns(),
+                                  f"warmed up on {engine.sequence - start} history bars"
+                                  f"{through} in {seconds:.1f} s; trading from the next bar"))
 
     def _apply(self, command: Command) -> None:
         engine = self.engine

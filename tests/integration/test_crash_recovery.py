@@ -21,6 +21,7 @@ pytestmark = pytest.mark.slow
 BARS = 2_000
 KILLS = 12
 FAST = 10_000_000  # no pacing: the result does not depend on speed
+WARMUP = 780  # --warmup-days 1: one 390-minute session of history for each of 2 symbols
 PACED = 3_000  # 50 simulated minutes (100 bars of 2 symbols) a second: kills land mid-run
 
 
@@ -28,6 +29,7 @@ def gnosis_run(state_dir: Path, strategy: str, speed: int = FAST) -> list[str]:
     return [
         sys.executable, "-m", "gnosis.cli", "run", "--state-dir", str(state_dir),
         "--strategy", strategy, "--symbols", "SPY,QQQ", "--seed", "3", "--days", "3",
+        "--warmup-days", "1",
         "--speed", str(speed), "--max-bars", str(BARS), "--quiet", "--json",
     ]
 
@@ -84,7 +86,7 @@ def test_sigkill_at_random_moments_changes_nothing(tmp_path: Path, strategy: str
                           env=env, timeout=600, check=True)
     reference_summary = json.loads(done.stdout.strip().splitlines()[-1])
     reference = journal(reference_dir)
-    assert reference["sequence"] == [(BARS,)]
+    assert reference["sequence"] == [(WARMUP + BARS,)]  # warm-up bars commit, never trade
 
     crash_dir = tmp_path / "crashed"
     progress = []

@@ -8,9 +8,9 @@ phase, as real news does.
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Callable, Sequence
 
+from gnosis.core.hashing import unit_draw
 from gnosis.model.market import Headline
 
 BULLISH = (
@@ -73,9 +73,6 @@ PHASE_TONE = {
 }
 
 
-def _unit(*parts: object) -> float:
-    return zlib.crc32("|".join(map(str, parts)).encode()) / 2**32
-
 
 class SimulatedNewsProvider:
     """``headlines(symbol, ts_event)`` for the synthetic market."""
@@ -88,19 +85,19 @@ class SimulatedNewsProvider:
         self.off_tone = off_tone
 
     def headlines(self, symbol: str, ts_event: int) -> Sequence[Headline]:
-        if _unit(self.seed, symbol, ts_event, "news") >= self.rate:
+        if unit_draw(self.seed, symbol, ts_event, "news") >= self.rate:
             return ()
         try:
             phase = self.phase_of(symbol, ts_event)
         except KeyError:  # a bar outside the simulated sessions has no simulated news
             return ()
         tone = PHASE_TONE.get(phase)
-        pick = _unit(self.seed, symbol, ts_event, "tone")
+        pick = unit_draw(self.seed, symbol, ts_event, "tone")
         if tone is None:
             pool = (BULLISH, BEARISH, NEUTRAL, NEUTRAL)[int(pick * 4)]
         elif pick < self.off_tone:
             pool = BEARISH if tone is BULLISH else BULLISH
         else:
             pool = tone
-        template = pool[int(_unit(self.seed, symbol, ts_event, "text") * len(pool))]
+        template = pool[int(unit_draw(self.seed, symbol, ts_event, "text") * len(pool))]
         return (Headline(ts_event, (symbol,), template.format(s=symbol), source="simulated"),)

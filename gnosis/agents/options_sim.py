@@ -13,17 +13,13 @@ chain, which keeps backtests and restarts deterministic.
 from __future__ import annotations
 
 import math
-import zlib
 
+from gnosis.core.hashing import unit_draw
 from gnosis.model.market import CALL, PUT, OptionContract, OptionsChain
 
 NANOS_PER_DAY = 86_400 * 10**9
 NANOS_PER_HOUR = 3_600 * 10**9
 
-
-def _unit(*parts: object) -> float:
-    """A deterministic number in [0, 1) from the parts (stable across processes)."""
-    return zlib.crc32("|".join(map(str, parts)).encode()) / 2**32
 
 
 def strike_step(spot: float) -> float:
@@ -47,7 +43,7 @@ class SimulatedOptionsChain:
     def positioning(self, symbol: str, ts_event: int) -> float:
         """Dealer gamma tilt in [-1, 1]: +1 dealers long calls / short few puts (long gamma)."""
         days = ts_event / NANOS_PER_DAY
-        phase = 2 * math.pi * _unit(self.seed, symbol, "phase")
+        phase = 2 * math.pi * unit_draw(self.seed, symbol, "phase")
         slow = math.sin(2 * math.pi * days / self.positioning_days + phase)
         wobble = 0.35 * math.sin(2 * math.pi * days / 1.7 + 2 * phase)
         return max(-1.0, min(1.0, slow + wobble))
@@ -59,7 +55,7 @@ class SimulatedOptionsChain:
         wall_step = 5 * step
         hour = ts_event // NANOS_PER_HOUR
         # the open-interest wall sits on a round strike near spot, shifting a little by the hour
-        shift = int(_unit(self.seed, symbol, hour) * 3) - 1
+        shift = int(unit_draw(self.seed, symbol, hour) * 3) - 1
         wall = (round(spot / wall_step) + shift) * wall_step
         tilt = self.positioning(symbol, ts_event)
         center = round(spot / step) * step
@@ -78,7 +74,7 @@ class SimulatedOptionsChain:
             base = 2_000.0 * math.exp(-0.5 * distance * distance)
             round_bonus = 2.5 if abs(strike / wall_step - round(strike / wall_step)) < 1e-9 else 1.0
             wall_bonus = 4.0 if abs(strike - wall) < step / 2 else 1.0
-            noise = 0.7 + 0.6 * _unit(self.seed, symbol, strike, day)
+            noise = 0.7 + 0.6 * unit_draw(self.seed, symbol, strike, day)
             oi = base * round_bonus * wall_bonus * noise
             call_oi = oi * (1.0 + 0.7 * tilt) * (1.3 if strike >= spot else 0.7)
             put_oi = oi * (1.0 - 0.7 * tilt) * (1.3 if strike <= spot else 0.7)

@@ -190,6 +190,23 @@ def test_simulated_news_is_deterministic_and_follows_the_phase() -> None:
     assert np.mean(tone["trending_up"]) > 0.1 > -0.1 > np.mean(tone["trending_down"])
 
 
+@pytest.mark.parametrize(
+    ("phase", "bullish_share"),
+    [("trending_up", (0.65, 0.85)), ("distribution", (0.15, 0.35)), ("ranging", (0.30, 0.60))],
+)
+def test_news_tone_mix_at_the_default_rate(phase: str, bullish_share: tuple[float, float]) -> None:
+    """About 3 in 4 headlines follow the phase, 1 in 4 go against it; mixed phases are mixed.
+    (Draws keyed on the same bar must be independent: a linear hash once made them all bearish.)
+    """
+    news = SimulatedNewsProvider(lambda symbol, ts: phase, seed=3)
+    scores = [score_text(h.headline) for i in range(60_000)
+              for h in news.headlines("SPY", T0 + i * MINUTE)]
+    assert 60_000 / 45 * 0.8 < len(scores) < 60_000 / 45 * 1.2
+    toned = [s for s in scores if s != 0.0]
+    share = sum(s > 0 for s in toned) / len(toned)
+    assert bullish_share[0] <= share <= bullish_share[1], share
+
+
 # -- Wyckoff ---------------------------------------------------------------------------------
 def range_then(last: list[tuple[float, float, float, float]]) -> list[Bar]:
     """80 bars ranging 449-451, then the given (open, high, low, close) bars on heavy volume."""

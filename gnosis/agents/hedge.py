@@ -33,7 +33,8 @@ def contract_gamma(spot: float, strike: float, years: float, iv: float) -> float
 def gamma_exposure(chain: OptionsChain) -> tuple[float, float, float]:
     """(net GEX, gross GEX, gamma-wall strike) of a chain, in dollars per 1% move."""
     spot = chain.spot
-    per_strike: dict[float, float] = {}
+    per_strike: dict[float, float] = {}  # total (call + put) gamma exposure by strike
+    net = 0.0
     cache: dict[tuple[float, int, float], float] = {}
     scale = 100.0 * spot * spot * 0.01
     for c in chain.contracts:
@@ -47,13 +48,15 @@ def gamma_exposure(chain: OptionsChain) -> tuple[float, float, float]:
             if gamma is None:
                 gamma = cache[key] = contract_gamma(spot, c.strike, years, c.implied_vol)
         exposure = gamma * c.open_interest * scale
-        per_strike[c.strike] = per_strike.get(c.strike, 0.0) + (
-            exposure if c.right == CALL else -exposure)
+        net += exposure if c.right == CALL else -exposure
+        per_strike[c.strike] = per_strike.get(c.strike, 0.0) + exposure
     if not per_strike:
         return 0.0, 0.0, spot
-    net = sum(per_strike.values())
-    gross = sum(abs(v) for v in per_strike.values())
-    wall = max(per_strike, key=lambda k: (abs(per_strike[k]), -abs(k - spot)))
+    gross = sum(per_strike.values())
+    # the wall is where hedging flows concentrate: the strike with the most total gamma, calls
+    # and puts alike (the net per strike would put it on the OTM-call side whenever calls
+    # dominate, and a "revert to the wall" vote would then lean long by construction)
+    wall = max(per_strike, key=lambda k: (per_strike[k], -abs(k - spot)))
     return net, gross, wall
 
 

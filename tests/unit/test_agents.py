@@ -121,6 +121,26 @@ def test_simulated_chain_is_deterministic_and_tilts_both_ways_over_time() -> Non
     assert min(tilts) < 0 < max(tilts)
 
 
+@pytest.mark.parametrize("sign", [1, -1])
+def test_the_gamma_wall_sits_on_either_side_of_spot_whatever_the_tilt(sign: int) -> None:
+    """The wall is the strike with the most total gamma: with long-gamma dealers it must not
+    sit above spot by construction (that made 'revert to the wall' a standing long vote)."""
+    sim = SimulatedOptionsChain(seed=4)
+    rng = np.random.default_rng(1)
+    above = below = 0
+    for hour in range(1_500):
+        spot = 450.0 + rng.uniform(-20, 20)
+        chain = sim.chain("SPY", spot, T0 + hour * 3_600 * 10**9)
+        assert chain is not None
+        net, gross, wall = gamma_exposure(chain)
+        if sign * net / gross < 0.1:
+            continue
+        above += wall > spot
+        below += wall < spot
+    assert above + below > 150
+    assert 0.3 < above / (above + below) < 0.7, (above, below)
+
+
 # -- Liquidity -------------------------------------------------------------------------------
 def test_liquidity_buys_held_support_and_sells_rejected_resistance() -> None:
     # heavy trade around 450, then price drifts above: a bar closing up just above is support

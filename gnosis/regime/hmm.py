@@ -149,8 +149,9 @@ class FilteredHMM:
         self.fitted_at = bar_count  # on failure too: try again on the next schedule tick
         previous = None
         if self._means is not None:
+            fit_trans = getattr(self, "_fit_trans", None)  # absent in states saved before it
             previous = (np.asarray(self._means), np.asarray(self._vars),
-                        np.asarray(self._fit_trans) if self._fit_trans else None)
+                        np.asarray(fit_trans) if fit_trans else None)
         fitted = _best_fit(data, self.seed + self.version * 7919, self.inits, self.n_iter,
                            previous=previous)
         if fitted is None:

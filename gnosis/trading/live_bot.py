@@ -104,11 +104,11 @@ class LiveBot:
         """Consume until the feed ends, ``max_bars`` is reached or a stop arrives."""
         engine = self.engine
         engine.resume_from_store()
-        self._warm_up()
-        producer = threading.Thread(target=self._produce, name="gnosis-feed", daemon=True)
-        previous = self._install_signal_handlers()
-        producer.start()
+        previous = self._install_signal_handlers()  # Ctrl-C in the warm-up stops cleanly too
         try:
+            self._warm_up()
+            producer = threading.Thread(target=self._produce, name="gnosis-feed", daemon=True)
+            producer.start()
             while True:
                 item = self.queue.get()
                 if item is _END:
@@ -148,9 +148,12 @@ class LiveBot:
         engine.commit_warm_up()
         seconds = (self.wall.monotonic_ns() - began) / 1e9
         through = "" if last is None else f" through {format_ns(last.ts_close)}"
-        engine.bus.publish(Notice(engine.clock.now_ns(), engine.clock.now_ns(),
-                                  f"warmed up on {engine.sequence - start} history bars"
-                                  f"{through} in {seconds:.1f} s; trading from the next bar"))
+        done = engine.sequence - start
+        message = (f"warm-up stopped after {done} history bars (resumes on restart)"
+                   if self._stopping.is_set() else
+                   f"warmed up on {done} history bars{through} in {seconds:.1f} s; "
+                   "trading from the next bar")
+        engine.bus.publish(Notice(engine.clock.now_ns(), engine.clock.now_ns(), message))
 
     def _apply(self, command: Command) -> None:
         engine = self.engine

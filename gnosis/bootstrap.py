@@ -10,7 +10,7 @@ from typing import Any
 from gnosis.core.bus import EventBus
 from gnosis.core.clock import ReplayClock
 from gnosis.core.config import GnosisConfig
-from gnosis.model.ports import MarketFeed, Strategy
+from gnosis.model.ports import EpisodicMemory, MarketFeed, Strategy
 from gnosis.trading.engine import Engine
 from gnosis.trading.sim_broker import SimBroker
 from gnosis.trading.state import StateStore
@@ -64,6 +64,7 @@ def build_system(
     state_dir: Path | None = None,
     strategy: Strategy | None = None,
     bus: EventBus | None = None,
+    memory: EpisodicMemory | None = None,
 ) -> System:
     """Wire feed, strategy, risk, positions, broker and (optionally) durable state."""
     bus = bus or EventBus()
@@ -75,5 +76,6 @@ def build_system(
         clock=ReplayClock(),
         bus=bus,
         store=store,
+        memory=memory,
     )
     return System(config, engine, feed, bus, store, market)

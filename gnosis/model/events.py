@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from gnosis.model.types import Bar, Decision, Fill, Order, TradingState
+from gnosis.model.memory import MemoryAdvice, Situation
+from gnosis.model.types import Bar, Decision, Fill, Order, Trade, TradingState
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +73,7 @@ class PositionOpened(Event):
 
 @dataclass(frozen=True, slots=True)
 class PositionClosed(Event):
-    trade: Any  # a position_manager.Trade (kept loose: the model imports nothing of trading)
+    trade: Trade
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,3 +97,11 @@ class Notice(Event):
 
     message: str
     details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryRecalled(Event):
+    """Episodic memory advised on a candidate entry (its evidence travels with it)."""
+
+    situation: Situation
+    advice: MemoryAdvice

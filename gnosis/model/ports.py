@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, Protocol
 
-from gnosis.model.types import Bar, Decision, Fill, Order
+from gnosis.model.memory import MemoryAdvice, Situation
+from gnosis.model.types import Bar, Decision, Fill, Order, Trade
 
 
 class MarketFeed(Protocol):
@@ -40,3 +41,21 @@ class Broker(Protocol):
     def on_bar(self, bar: Bar) -> list[Fill]: ...
 
     def open_orders(self) -> list[Order]: ...
+
+
+class EpisodicMemory(Protocol):
+    """Learns from closed trades and advises on candidate entries (DESIGN §6).
+
+    The engine calls it only on candidate entries and on trade open/close, never per bar.
+    ``advise`` must be causal: it may use only episodes whose exit happened before
+    ``situation.ts_decided``. Writes are idempotent by episode id (the entry's client order
+    id), so a restart that replays a bar after ``kill -9`` never duplicates an episode.
+    """
+
+    def advise(self, situation: Situation) -> MemoryAdvice: ...
+
+    def open_episode(self, episode_id: str, situation: Situation, *, entry_price: float,
+                     quantity: float, stop_price: float | None,
+                     target_price: float | None) -> None: ...
+
+    def close_episode(self, episode_id: str, trade: Trade) -> None: ...

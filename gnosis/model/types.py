@@ -11,7 +11,10 @@ import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
-from typing import NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+if TYPE_CHECKING:
+    from gnosis.model.regime import RegimeState
 
 NANOS_PER_SECOND = 1_000_000_000
 NANOS_PER_MINUTE = 60 * NANOS_PER_SECOND
@@ -206,6 +209,9 @@ class Decision:
     regime_confidence: float | None = None
     reasoning: str = ""
     inactive: tuple[tuple[str, str], ...] = ()  # (agent, why it is not active)
+    # the detector's full view after this bar (trend, volatility, HMM probabilities): a
+    # reference, free on the per-bar path; memory and the dashboard read it when they need it
+    regime_state: RegimeState | None = None
 
     def __post_init__(self) -> None:
         if self.signal not in (-1, 0, 1):
@@ -282,3 +288,49 @@ class Fill:
     def slippage_cost(self) -> float:
         """Cash lost to slippage against the expected price (positive = worse than expected)."""
         return (self.price - self.expected_price) * self.quantity * self.side.sign
+
+
+@dataclass(frozen=True, slots=True)
+class Trade:
+    """A closed round trip. ``max_favorable``/``max_adverse`` are the best and worst excursion
+    of the price from the entry while the trade was open, as fractions of the entry price
+    (side-aware: both are >= 0)."""
+
+    symbol: str
+    side: str  # "long" | "short"
+    quantity: float
+    entry_price: float
+    exit_price: float
+    entry_ts: int
+    exit_ts: int
+    bars_held: int
+    pnl: float  # after fees
+    return_pct: float
+    fees: float
+    exit_reason: str
+    entry_order_id: str
+    max_favorable: float = 0.0
+    max_adverse: float = 0.0
+
+    @property
+    def won(self) -> bool:
+        return self.pnl > 0
+
+    def as_row(self) -> dict[str, Any]:
+        return {
+            "symbol": self.symbol,
+            "side": self.side,
+            "quantity": self.quantity,
+            "entry_price": round(self.entry_price, 6),
+            "exit_price": round(self.exit_price, 6),
+            "entry_time": format_ns(self.entry_ts),
+            "exit_time": format_ns(self.exit_ts),
+            "bars_held": self.bars_held,
+            "pnl": round(self.pnl, 6),
+            "return_pct": round(self.return_pct, 8),
+            "fees": round(self.fees, 6),
+            "exit_reason": self.exit_reason,
+            "entry_order_id": self.entry_order_id,
+            "max_favorable": round(self.max_favorable, 8),
+            "max_adverse": round(self.max_adverse, 8),
+        }

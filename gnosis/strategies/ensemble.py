@@ -116,6 +116,7 @@ class AgentEnsemble:
             regime_confidence=regime.confidence,
             reasoning=why,  # the regime's own explanation is formatted on demand from the state
             inactive=tuple(inactive),
+            regime_state=regime,
         )
 
     def regime_of(self, symbol: str) -> Any:

@@ -26,6 +26,7 @@ from gnosis.model.events import (
     BarProcessed,
     BarQuarantined,
     DecisionMade,
+    MemoryRecalled,
     Notice,
     OrderCanceled,
     OrderFilled,
@@ -35,7 +36,8 @@ from gnosis.model.events import (
     TradeRefused,
     TradingStateChanged,
 )
-from gnosis.model.ports import Strategy
+from gnosis.model.memory import MemoryAdvice, Situation
+from gnosis.model.ports import EpisodicMemory, Strategy
 from gnosis.model.types import (
     Bar,
     Decision,
@@ -43,10 +45,11 @@ from gnosis.model.types import (
     Order,
     OrderType,
     Side,
+    Trade,
     TradingState,
     format_ns,
 )
-from gnosis.trading.position_manager import PositionManager, Trade
+from gnosis.trading.position_manager import PositionManager
 from gnosis.trading.risk_manager import Approval, RiskManager, StateChange
 from gnosis.trading.sim_broker import SimBroker
 from gnosis.trading.state import StateStore
@@ -85,8 +88,10 @@ class Engine:
         clock: ReplayClock | None = None,
         bus: EventBus | None = None,
         store: StateStore | None = None,
+        memory: EpisodicMemory | None = None,
     ) -> None:
         self.config = config
+        self.memory = memory
         self.strategy = strategy
         self.broker = broker
         self.clock = clock or ReplayClock()
@@ -108,6 +113,7 @@ class Engine:
         self._closes: dict[str, list] = {}  # symbol -> [ring of closes, next slot, count]
         self._entries: dict[str, Order] = {}  # symbol -> entry order of the open/pending position
         self._exits: dict[str, str] = {}  # symbol -> working exit order id
+        self._situations: dict[str, Situation] = {}  # entry order id -> its situation (memory)
         self._journal_fills: list[Fill] = []
         self._journal_trades: list[Trade] = []
         self._journal_orders: list[Order] = []
@@ -138,6 +144,7 @@ class Engine:
             "closes": self._closes,
             "entries": dict(self._entries),
             "exits": dict(self._exits),
+            "situations": dict(self._situations),
             "stats": self.stats,
             "clock": self.clock.now_ns(),
             "positions": self.positions.snapshot(),
@@ -155,6 +162,7 @@ class Engine:
         self._closes = snapshot["closes"]
         self._entries = snapshot["entries"]
         self._exits = snapshot["exits"]
+        self._situations = snapshot["situations"]
         self.stats = snapshot["stats"]
         self.clock.advance_to(snapshot["clock"])
         self.positions.restore(snapshot["positions"])
@@ -273,9 +281,15 @@ class Engine:
             for s, o in self._entries.items()
             if s not in self.positions.positions
         )
+        confidence, size_scale, situation = decision.confidence, 1.0, None
+        if self.memory is not None and self.risk.state is TradingState.ACTIVE:
+            situation = self._situation(decision, bar)
+            advice = self._advise(situation)
+            confidence, size_scale = advice.confidence, advice.size_scale
         answer = self.risk.approve_entry(
             signal=decision.signal,
-            confidence=decision.confidence,
+            confidence=confidence,
+            size_scale=size_scale,
             price=bar.close,
             volatility=self.volatility(symbol, bar.interval_s),
             equity=self.positions.equity,
@@ -303,8 +317,58 @@ class Engine:
             take_profit=answer.target_price if self._brackets else None,
         )
         self._entries[symbol] = order
+        if situation is not None:
+            self._situations[order.client_order_id] = situation
         self._submit(order, bar)
         return order.quantity * decision.signal, answer.reasoning
+
+    # -- episodic memory: consulted on candidate entries, told about opens and closes ---------
+    def _situation(self, decision: Decision, bar: Bar) -> Situation:
+        return Situation(
+            symbol=bar.symbol, ts_event=bar.ts_event, ts_decided=bar.ts_close,
+            signal=decision.signal, confidence=decision.confidence, regime=decision.regime,
+            regime_confidence=decision.regime_confidence, regime_state=decision.regime_state,
+            votes=decision.votes, price=bar.close,
+        )
+
+    def _advise(self, situation: Situation) -> MemoryAdvice:
+        try:
+            advice = self.memory.advise(situation)  # type: ignore[union-attr]
+        except Exception as exc:  # noqa: BLE001 - memory is advisory: never stop trading
+            self._memory_failed("recall", exc)
+            return MemoryAdvice.neutral(situation.confidence, "memory unavailable")
+        if self.bus.wants(MemoryRecalled):
+            self._publish(MemoryRecalled(situation.ts_event, self.clock.now_ns(), situation,
+                                         advice))
+        return advice
+
+    def _remember_open(self, fill: Fill, entry: Order | None) -> None:
+        situation = self._situations.get(fill.client_order_id)
+        if self.memory is None or situation is None or entry is None:
+            return
+        try:
+            self.memory.open_episode(
+                fill.client_order_id, situation, entry_price=fill.price,
+                quantity=entry.quantity, stop_price=entry.stop_loss,
+                target_price=entry.take_profit)
+        except Exception as exc:  # noqa: BLE001
+            self._memory_failed("write an episode", exc)
+
+    def _remember_close(self, trade: Trade) -> None:
+        if self._situations.pop(trade.entry_order_id, None) is None or self.memory is None:
+            return
+        try:
+            self.memory.close_episode(trade.entry_order_id, trade)
+        except Exception as exc:  # noqa: BLE001
+            self._memory_failed("close an episode", exc)
+
+    def _memory_failed(self, what: str, exc: Exception) -> None:
+        """Trade on without memory; say so once."""
+        self.memory = None
+        now = self.clock.now_ns()
+        self._publish(Notice(now, now, f"episodic memory failed to {what} "
+                                       f"({type(exc).__name__}: {exc}); trading on without it",
+                             {"component": "memory"}))
 
     def _next_order_id(self, symbol: str) -> str:
         self._order_sequence += 1
@@ -356,6 +420,7 @@ class Engine:
         now = self.clock.now_ns()
         self._publish(OrderFilled(fill.ts_event, now, fill))
         if opened is not None:
+            self._remember_open(fill, entry)
             self._publish(PositionOpened(fill.ts_event, now, symbol, opened.quantity, fill.price,
                                          opened.stop_price or 0.0, opened.target_price or 0.0))
         if trade is not None:
@@ -367,6 +432,7 @@ class Engine:
                 self.broker.cancel_children(entry.client_order_id)
             if self.store is not None:
                 self._journal_trades.append(trade)
+            self._remember_close(trade)
             self._publish(PositionClosed(fill.ts_event, now, trade))
 
     def _on_state_change(self, change: StateChange, bar: Bar) -> None:

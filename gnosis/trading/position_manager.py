@@ -16,7 +16,7 @@ from typing import Any
 if __package__ in (None, ""):  # run as `python gnosis/trading/position_manager.py`
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from gnosis.model.types import Bar, Fill, format_ns
+from gnosis.model.types import Bar, Fill, Trade
 
 
 @dataclass(slots=True)
@@ -33,6 +33,9 @@ class Position:
     last_price: float = 0.0
     realized_pnl: float = 0.0
     fees: float = 0.0
+    high_price: float = 0.0  # the highest and lowest prices seen while open (excursions)
+    low_price: float = 0.0
+    entered: float = 0.0  # shares entered in all (the trade's size, even after partial exits)
 
     @property
     def side(self) -> str:
@@ -46,41 +49,12 @@ class Position:
     def market_value(self) -> float:
         return self.quantity * self.last_price
 
-
-@dataclass(frozen=True, slots=True)
-class Trade:
-    """A closed round trip."""
-
-    symbol: str
-    side: str
-    quantity: float
-    entry_price: float
-    exit_price: float
-    entry_ts: int
-    exit_ts: int
-    bars_held: int
-    pnl: float  # after fees
-    return_pct: float
-    fees: float
-    exit_reason: str
-    entry_order_id: str
-
-    def as_row(self) -> dict[str, Any]:
-        return {
-            "symbol": self.symbol,
-            "side": self.side,
-            "quantity": self.quantity,
-            "entry_price": round(self.entry_price, 6),
-            "exit_price": round(self.exit_price, 6),
-            "entry_time": format_ns(self.entry_ts),
-            "exit_time": format_ns(self.exit_ts),
-            "bars_held": self.bars_held,
-            "pnl": round(self.pnl, 6),
-            "return_pct": round(self.return_pct, 8),
-            "fees": round(self.fees, 6),
-            "exit_reason": self.exit_reason,
-            "entry_order_id": self.entry_order_id,
-        }
+    def excursions(self) -> tuple[float, float]:
+        """(max favourable, max adverse) move from the entry, as fractions of it (>= 0)."""
+        entry = self.average_price
+        up = max(self.high_price / entry - 1.0, 0.0)
+        down = max(1.0 - self.low_price / entry, 0.0)
+        return (up, down) if self.quantity > 0 else (down, up)
 
 
 class PositionManager:
@@ -110,11 +84,15 @@ class PositionManager:
 
     # -- updates -------------------------------------------------------------------------------
     def mark(self, bar: Bar) -> None:
-        """Revalue the symbol's position at the bar's close."""
+        """Revalue the symbol's position at the bar's close and extend its excursions."""
         position = self.positions.get(bar.symbol)
         if position is not None:
             self._market_value += position.quantity * (bar.close - position.last_price)
             position.last_price = bar.close
+            if bar.high > position.high_price:
+                position.high_price = bar.high
+            if bar.low < position.low_price:
+                position.low_price = bar.low
 
     def on_fill(
         self,
@@ -126,59 +104,88 @@ class PositionManager:
         target_price: float | None = None,
         confidence: float = 0.0,
     ) -> tuple[Position | None, Trade | None]:
-        """Apply one fill. Return (position opened by it, trade closed by it)."""
+        """Apply one fill. Return (position opened by it, trade closed by it).
+
+        A fill opens a position, adds to it (same direction), reduces it, or closes it; a
+        fill larger than the position closes it and opens the rest the other way (a flip).
+        """
         signed = fill.quantity * fill.side.sign
         self.cash -= signed * fill.price + fill.fee
         self.total_fees += fill.fee
         self.total_slippage += fill.slippage_cost
         position = self.positions.get(fill.symbol)
         if position is None:
-            position = Position(
-                symbol=fill.symbol,
-                quantity=signed,
-                average_price=fill.price,
-                opened_ts=fill.ts_event,
-                opened_bar=bar_index,
-                stop_price=stop_price,
-                target_price=target_price,
-                entry_order_id=fill.client_order_id,
-                confidence=confidence,
-                last_price=fill.price,
-                fees=fill.fee,
-            )
-            self.positions[fill.symbol] = position
-            self._market_value += signed * fill.price
-            return position, None
+            opened = self._open(fill, signed, bar_index, stop_price, target_price, confidence)
+            return opened, None
         # revalue at the fill price first so market value stays Σ quantity × last price
         self._market_value += position.quantity * (fill.price - position.last_price)
         position.last_price = fill.price
-        if math.copysign(1.0, signed) == math.copysign(1.0, position.quantity):
-            total = position.quantity + signed
-            position.average_price = (
-                position.average_price * position.quantity + fill.price * signed
-            ) / total
-            position.quantity = total
-            position.fees += fill.fee
-            self._market_value += signed * fill.price
+        if (signed > 0) == (position.quantity > 0):
+            self._add(position, fill, signed)
             return None, None
         closing = min(abs(signed), abs(position.quantity))
+        self._reduce(position, fill, math.copysign(closing, signed))
+        if abs(position.quantity) > 1e-9:
+            return None, None
+        trade = self._close(position, fill, bar_index, reason)
+        leftover = signed + math.copysign(closing, -signed)
+        if abs(leftover) > 1e-9:  # the flip: the rest of the fill opens the other way
+            return self._open(fill, leftover, bar_index, None, None, 0.0, fee=0.0), trade
+        return None, trade
+
+    def _open(self, fill: Fill, signed: float, bar_index: int, stop_price: float | None,
+              target_price: float | None, confidence: float, *,
+              fee: float | None = None) -> Position:
+        position = Position(
+            symbol=fill.symbol,
+            quantity=signed,
+            average_price=fill.price,
+            opened_ts=fill.ts_event,
+            opened_bar=bar_index,
+            stop_price=stop_price,
+            target_price=target_price,
+            entry_order_id=fill.client_order_id,
+            confidence=confidence,
+            last_price=fill.price,
+            fees=fill.fee if fee is None else fee,
+            high_price=fill.price,
+            low_price=fill.price,
+            entered=abs(signed),
+        )
+        self.positions[fill.symbol] = position
+        self._market_value += signed * fill.price
+        return position
+
+    def _add(self, position: Position, fill: Fill, signed: float) -> None:
+        total = position.quantity + signed
+        position.average_price = (
+            position.average_price * position.quantity + fill.price * signed
+        ) / total
+        position.quantity = total
+        position.entered += abs(signed)
+        position.fees += fill.fee
+        self._market_value += signed * fill.price
+
+    def _reduce(self, position: Position, fill: Fill, closing_signed: float) -> None:
         direction = 1.0 if position.quantity > 0 else -1.0
-        gain = (fill.price - position.average_price) * closing * direction
+        gain = (fill.price - position.average_price) * abs(closing_signed) * direction
         position.realized_pnl += gain
         position.fees += fill.fee
         self.realized_pnl += gain
-        closing_signed = math.copysign(closing, signed)
         position.quantity += closing_signed
         self._market_value += closing_signed * fill.price
-        if abs(position.quantity) > 1e-9:
-            return None, None
+
+    def _close(self, position: Position, fill: Fill, bar_index: int, reason: str) -> Trade:
         del self.positions[fill.symbol]
-        entry_notional = position.average_price * closing
+        position.high_price = max(position.high_price, fill.price)
+        position.low_price = min(position.low_price, fill.price)
+        favorable, adverse = position.excursions()
+        entry_notional = position.average_price * position.entered
         pnl = position.realized_pnl - position.fees
         trade = Trade(
             symbol=fill.symbol,
-            side="long" if direction > 0 else "short",
-            quantity=closing,
+            side="long" if fill.side.sign < 0 else "short",  # a sale closes a long
+            quantity=position.entered,
             entry_price=position.average_price,
             exit_price=fill.price,
             entry_ts=position.opened_ts,
@@ -189,22 +196,12 @@ class PositionManager:
             fees=position.fees,
             exit_reason=reason,
             entry_order_id=position.entry_order_id,
+            max_favorable=favorable,
+            max_adverse=adverse,
         )
         self.trade_count += 1
-        self.win_count += pnl > 0
-        leftover = signed + math.copysign(closing, -signed)
-        if abs(leftover) > 1e-9:  # a fill larger than the position flips it
-            self.positions[fill.symbol] = Position(
-                symbol=fill.symbol,
-                quantity=leftover,
-                average_price=fill.price,
-                opened_ts=fill.ts_event,
-                opened_bar=bar_index,
-                entry_order_id=fill.client_order_id,
-                last_price=fill.price,
-            )
-            self._market_value += leftover * fill.price
-        return None, trade
+        self.win_count += trade.won
+        return trade
 
     # -- persistence ---------------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:

@@ -166,10 +166,12 @@ class RiskManager:
         equity: float,
         gross_exposure: float,
         open_positions: int,
+        size_scale: float = 1.0,
     ) -> Approval | Refusal:
         """Size an entry, or refuse it with the first limit it would break.
 
         ``gross_exposure`` and ``open_positions`` must include working entry orders.
+        ``size_scale`` (episodic memory's advice) scales the sizing before any cap applies.
         """
         cfg = self.config
         if self.state is TradingState.HALTED:
@@ -203,7 +205,7 @@ class RiskManager:
         low, high = cfg.volatility_scale_bounds
         vol_scale = cfg.target_volatility / volatility if volatility > 0 else 1.0
         vol_scale = min(max(vol_scale, low), high)
-        weight = min(cfg.kelly_fraction * edge * vol_scale, cfg.max_position_pct)
+        weight = min(cfg.kelly_fraction * edge * vol_scale * size_scale, cfg.max_position_pct)
         room = cfg.max_total_exposure_pct * equity - gross_exposure
         notional = min(weight * equity, room)
         quantity = math.floor(notional / price)

@@ -121,30 +121,60 @@ class RegimeDetector:
         self.last: RegimeState | None = None
 
     def update(self, bar: Bar) -> RegimeState:
-        close = bar.close
+        """Fold bar t in and classify the regime after it (O(1))."""
         self.bars_seen += 1
         n = self.bars_seen
-        # a return across a session gap is an overnight move, not this bar's: use the bar body
+        r = self._bar_return(bar)
+        sigma_slow, volatility = self._update_volatility(r, bar.volume, n)
+        trend = self._trend(bar.close, sigma_slow)
+        clv, balance, clv_mean, position, width_atr = self._range(bar, n)
+        probs = self._hmm_step(r, clv, bar.volume, sigma_slow, n)
+        hmm_state = None if probs is None else HMM_LABELS[max(range(len(probs)),
+                                                               key=probs.__getitem__)]
+        if n <= self.warmup:
+            state = RegimeState(WARMING_UP, 0.0, trend, volatility, self._vol_class(volatility),
+                                position, hmm_state, probs, f"warming up {n}/{self.warmup}", n)
+        else:
+            primary, strength, why = self._classify(volatility, trend, balance, clv_mean,
+                                                    width_atr)
+            confidence = strength
+            if probs is not None:
+                confidence = 0.65 * strength + 0.35 * _hmm_support(primary, probs)
+            state = RegimeState(primary, min(max(confidence, 0.0), 1.0), trend, volatility,
+                                self._vol_class(volatility), position, hmm_state, probs, why, n)
+        self.last = state
+        return state
+
+    def _bar_return(self, bar: Bar) -> float:
+        """This bar's log return: from the previous close when the bars are contiguous, else
+        the bar's own body (a return across a session gap is an overnight move, not this
+        bar's)."""
+        close = bar.close
         if self._prev_ts >= 0 and bar.ts_event - self._prev_ts == self.interval_ns:
             r = math.log(close / self._prev_close)
         else:
             r = math.log(close / bar.open)
         self._prev_close = close
         self._prev_ts = bar.ts_event
+        return r
+
+    def _update_volatility(self, r: float, volume: float, n: int) -> tuple[float, float]:
+        """Fold the return into the fast, slow and long variances; (slow sigma per bar,
+        annualized fast volatility)."""
         r2 = r * r
         if n == 1:
             self._var_fast = self._var_slow = self._var_long = max(r2, 1e-10)
-            self._avg_volume = bar.volume
+            self._avg_volume = volume
         else:
             self._var_fast += self._a_fast * (r2 - self._var_fast)
             self._var_slow += self._a_slow * (r2 - self._var_slow)
             self._var_long += self._a_long * (r2 - self._var_long)
-            self._avg_volume += self._a_slow * (bar.volume - self._avg_volume)
-        sigma_fast = math.sqrt(self._var_fast)
-        sigma_slow = math.sqrt(self._var_slow)
-        volatility = sigma_fast * self.annualize
+            self._avg_volume += self._a_slow * (volume - self._avg_volume)
+        return math.sqrt(self._var_slow), math.sqrt(self._var_fast) * self.annualize
 
-        # trend: momentum and slope of log price, in units of the window's expected move
+    def _trend(self, close: float, sigma_slow: float) -> float:
+        """Momentum and slope of log price, in units of the window's expected move, squashed
+        into [-1, 1]."""
         log_close = math.log(close)
         self._log_closes.push(log_close)
         slope = self._slope.update(log_close)
@@ -156,10 +186,12 @@ class RegimeDetector:
             raw = 0.5 * (momentum + slope_z)
         else:
             raw = 0.0
-        trend = math.tanh(raw / 2.0)
+        return math.tanh(raw / 2.0)
 
-        # range: ATR, bands, and where the volume sits
-        high, low = bar.high, bar.low
+    def _range(self, bar: Bar, n: int) -> tuple[float, float, float, float, float]:
+        """ATR, bands and where the volume sits: (close location, up-volume share, mean close
+        location, band position, band width in ATRs)."""
+        close, high, low = bar.close, bar.high, bar.low
         atr = self._atr.update(high, low, close)
         bands = self._bands
         bands.update(close)
@@ -173,39 +205,24 @@ class RegimeDetector:
         position = min(max(bands.percent_b, 0.0), 1.0) if bands.ready else 0.5
         # band width in ATRs: a contained range keeps the bands within a few ATRs
         width_atr = (bands.upper - bands.lower) / atr if bands.ready and atr > 0 else 8.0
+        return clv, balance, clv_mean, position, width_atr
 
-        # HMM features (known at this bar) and the filtered probabilities
-        probs: tuple[float, ...] | None = None
-        hmm_state: str | None = None
+    def _hmm_step(self, r: float, clv: float, volume: float, sigma_slow: float,
+                  n: int) -> tuple[float, ...] | None:
+        """The HMM's features known at this bar, a refit when one is due, and the filtered
+        probabilities (None before the first fit or without an HMM)."""
         hmm = self.hmm
-        if hmm is not None:
-            z = r / (sigma_slow or 1e-12)
-            self._ret_feature += self._a_feat * (max(-6.0, min(6.0, z)) - self._ret_feature)
-            rel_volume = bar.volume / self._avg_volume if self._avg_volume > 0 else 1.0
-            self._pressure_feature += self._a_feat * (clv * min(rel_volume, 5.0)
-                                                      - self._pressure_feature)
-            vol_ratio = 0.5 * math.log(max(self._var_fast, 1e-14) / max(self._var_long, 1e-14))
-            if hmm.due(n):
-                hmm.refit(n)
-            probs = hmm.observe(self._ret_feature, self._pressure_feature, vol_ratio)
-            if probs is not None:
-                best = max(range(len(probs)), key=probs.__getitem__)
-                hmm_state = HMM_LABELS[best]
-
-        if n <= self.warmup:
-            state = RegimeState(WARMING_UP, 0.0, trend, volatility, self._vol_class(volatility),
-                                position, hmm_state, probs, f"warming up {n}/{self.warmup}", n)
-            self.last = state
-            return state
-
-        primary, strength, why = self._classify(volatility, trend, balance, clv_mean, width_atr)
-        confidence = strength
-        if probs is not None:
-            confidence = 0.65 * strength + 0.35 * _hmm_support(primary, probs)
-        state = RegimeState(primary, min(max(confidence, 0.0), 1.0), trend, volatility,
-                            self._vol_class(volatility), position, hmm_state, probs, why, n)
-        self.last = state
-        return state
+        if hmm is None:
+            return None
+        z = r / (sigma_slow or 1e-12)
+        self._ret_feature += self._a_feat * (max(-6.0, min(6.0, z)) - self._ret_feature)
+        rel_volume = volume / self._avg_volume if self._avg_volume > 0 else 1.0
+        self._pressure_feature += self._a_feat * (clv * min(rel_volume, 5.0)
+                                                  - self._pressure_feature)
+        vol_ratio = 0.5 * math.log(max(self._var_fast, 1e-14) / max(self._var_long, 1e-14))
+        if hmm.due(n):
+            hmm.refit(n)
+        return hmm.observe(self._ret_feature, self._pressure_feature, vol_ratio)
 
     def _vol_class(self, volatility: float) -> str:
         if volatility > self.volatile_vol:

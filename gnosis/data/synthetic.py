@@ -208,7 +208,8 @@ class _SessionWalk:
 
     @classmethod
     def empty(cls, minutes: int) -> _SessionWalk:
-        return cls(*(np.empty(minutes) for _ in range(6)), [])
+        return cls(np.empty(minutes), np.empty(minutes), np.empty(minutes), np.empty(minutes),
+                   np.empty(minutes), np.empty(minutes), [])
 
 
 def _overnight_gap(path: _SymbolPath) -> float:

@@ -23,7 +23,6 @@ log = logging.getLogger(__name__)
 class _SymbolBrain:
     detector: RegimeDetector
     agents: list[Agent]
-    index: int = -1
 
 
 class _ProviderPickler(pickle.Pickler):
@@ -85,10 +84,9 @@ class AgentEnsemble:
 
     def on_bar(self, bar: Bar) -> Decision:
         brain = self._brain(bar.symbol)
-        brain.index += 1
         regime = brain.detector.update(bar)
         activation = agent_activation(regime)
-        ctx = AgentContext(bar, regime, brain.index)
+        ctx = AgentContext(bar, regime)
         votes: list[Vote] = []
         inactive: list[tuple[str, str]] = []
         errors = self.agent_errors
@@ -131,16 +129,11 @@ class AgentEnsemble:
         buffer = io.BytesIO()
         providers = {id(obj): name for name, obj in self._provider_ids().items()
                      if obj is not None}
-        _ProviderPickler(buffer, providers).dump(
-            {"brains": self._brains, "errors": self.agent_errors,
-             "chain_state": getattr(self.chain_provider, "__dict__", None)}
-        )
+        _ProviderPickler(buffer, providers).dump({"brains": self._brains,
+                                                  "errors": self.agent_errors})
         return buffer.getvalue()
 
     def restore(self, state: bytes) -> None:
         loaded = _ProviderUnpickler(io.BytesIO(state), self._provider_ids()).load()
         self._brains = loaded["brains"]
         self.agent_errors = loaded["errors"]
-        chain_state = loaded.get("chain_state")
-        if chain_state is not None and hasattr(self.chain_provider, "__dict__"):
-            self.chain_provider.__dict__.update(chain_state)

@@ -44,8 +44,8 @@ def make_bars(closes: list[float], volumes: list[float] | None = None,
 
 def feed(agent: Agent, bars: list[Bar], regime: RegimeState = READY) -> list[Vote]:
     votes = []
-    for i, bar in enumerate(bars):
-        ctx = AgentContext(bar, regime, i)
+    for bar in bars:
+        ctx = AgentContext(bar, regime)
         agent.update(ctx)
         votes.append(agent.vote(ctx))
     return votes
@@ -259,12 +259,12 @@ def test_wyckoff_breakouts_are_markup_and_markdown() -> None:
 ])
 def test_markov_reads_filtered_probabilities(probs: tuple[float, ...], signal: int) -> None:
     regime = RegimeState("trending_up", 0.8, hmm_probabilities=probs, hmm_state="x")
-    vote = MarkovAgent().vote(AgentContext(make_bars([450.0])[0], regime, 0))
+    vote = MarkovAgent().vote(AgentContext(make_bars([450.0])[0], regime))
     assert vote.signal == signal and not vote.abstained
 
 
 def test_markov_abstains_before_the_hmm_is_fitted() -> None:
-    vote = MarkovAgent().vote(AgentContext(make_bars([450.0])[0], READY, 0))
+    vote = MarkovAgent().vote(AgentContext(make_bars([450.0])[0], READY))
     assert vote.abstained and "HMM not fitted" in vote.reasoning
 
 
@@ -298,7 +298,7 @@ def test_no_look_ahead_and_pickle_continues_identically(index: int) -> None:
 def feed_from(agent: Agent, bars: list[Bar], start: int, regime: RegimeState) -> list[Vote]:
     votes = []
     for i in range(start, len(bars)):
-        ctx = AgentContext(bars[i], regime, i)
+        ctx = AgentContext(bars[i], regime)
         agent.update(ctx)
         votes.append(agent.vote(ctx))
     return votes
@@ -323,7 +323,7 @@ def test_any_valid_bar_stream_gives_valid_votes(rows: list[tuple[float, ...]]) -
         bar = Bar("SPY", T0 + i * MINUTE, open_, max(open_, close) * (1 + up),
                   min(open_, close) * (1 - down) if min(open_, close) * (1 - down) > 0 else 0.01,
                   close, volume)
-        ctx = AgentContext(bar, regime, i)
+        ctx = AgentContext(bar, regime)
         for agent in agents:
             agent.update(ctx)
             vote = safe_vote(agent, ctx, errors)
@@ -340,6 +340,6 @@ def test_an_agent_that_raises_abstains_with_the_error() -> None:
             raise ZeroDivisionError("boom")
 
     errors: Counter[str] = Counter()
-    vote = safe_vote(Broken(), AgentContext(make_bars([450.0])[0], READY, 0), errors)
+    vote = safe_vote(Broken(), AgentContext(make_bars([450.0])[0], READY), errors)
     assert vote.abstained and "ZeroDivisionError" in vote.reasoning and errors["broken"] == 1
 

@@ -23,6 +23,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from gnosis.model.intervals import bars_per_year
 from gnosis.model.regime import (
     ACCUMULATION,
     CALM,
@@ -36,7 +37,7 @@ from gnosis.model.regime import (
 from gnosis.model.types import Bar, InvalidValue
 
 NANOS_PER_MINUTE = 60 * 10**9
-MINUTES_PER_YEAR = 252 * 390
+MINUTES_PER_YEAR = bars_per_year(60)  # the market is made of 1-minute bars
 PHASES: tuple[str, ...] = REGIMES
 
 

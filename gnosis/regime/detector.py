@@ -2,15 +2,26 @@
 
 Per bar (O(1), plain floats):
 1. Volatility: exponentially weighted realized volatility of log returns, annualized for the
-   bar interval (x sqrt(252 * 390 * 60 / interval_s): sqrt(252 * 390) for 1-minute bars), and
-   classed calm / normal / volatile against configurable thresholds.
+   bar interval (x sqrt(``bars_per_year(interval_s)``): sqrt(252 * 390) for 1-minute bars,
+   sqrt(252) for daily ones), and classed calm / normal / volatile against configurable
+   thresholds. Intraday, a return across a session gap is the bar's own body (the overnight
+   move is not this bar's); from one session up, every return is close to close, nights,
+   weekends and DST shifts included, as a daily return is.
 2. Trend: momentum over a window and the regression slope of log price over the same window,
    each divided by the volatility expected over that window, so the strength means the same
    thing at any interval; squashed into [-1, 1].
 3. Range: ATR and Bollinger band position/width, plus where volume goes inside the range
    (up-bar volume share and close location), which separates accumulation from distribution.
 4. HMM: ``FilteredHMM`` over smoothed return, volume pressure and a volatility ratio, fitted
-   walk-forward on past features only and read through its forward (filtered) probabilities.
+   walk-forward on past features only and read through its forward (filtered) probabilities;
+   when it first fits, how often it refits and on how much history follow ``hmm_schedule`` of
+   the bar interval.
+
+Units of the parameters: the warm-up (50), the volatility spans (30, 120 and 780 bars), the
+trend and range windows and the indicator periods are counts of bars, as indicator periods are
+everywhere (their meaning in time scales with the interval); the volatility thresholds are
+annual figures and mean the same at any interval; the HMM's schedule is documented on
+``HmmSchedule``.
 
 The primary regime is decided in that order of precedence (volatile, then trend, then the
 Wyckoff ranges, then calm, else ranging); its confidence blends how far the deciding measure
@@ -28,6 +39,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from gnosis.data.indicators import ATR, Bollinger, RingBuffer, RollingSlope, RollingSum
+from gnosis.model.intervals import bars_per_year, is_intraday
 from gnosis.model.regime import (
     ACCUMULATION,
     CALM,
@@ -42,9 +54,7 @@ from gnosis.model.regime import (
     RegimeState,
 )
 from gnosis.model.types import Bar
-from gnosis.regime.hmm import FilteredHMM
-
-BARS_PER_YEAR_1MIN = 252 * 390
+from gnosis.regime.hmm import FilteredHMM, hmm_schedule
 
 # Which coarse family each state belongs to when scoring against ground truth.
 FAMILY = {
@@ -75,9 +85,9 @@ class RegimeDetector:
         trend_threshold: float = 0.5,
         trend_window: int = 45,
         range_window: int = 60,
-        hmm_window: int = 3_900,
-        hmm_first_fit: int = 600,
-        hmm_refit_every: int = 7_800,
+        hmm_window: int | None = None,
+        hmm_first_fit: int | None = None,
+        hmm_refit_every: int | None = None,
         hmm: bool = True,
     ) -> None:
         if interval_s <= 0:
@@ -90,7 +100,9 @@ class RegimeDetector:
         self.calm_vol = calm_vol
         self.volatile_vol = volatile_vol
         self.trend_threshold = trend_threshold
-        self.annualize = math.sqrt(BARS_PER_YEAR_1MIN * 60.0 / interval_s)
+        self.annualize = math.sqrt(bars_per_year(interval_s))
+        # intraday, only a bar that follows the previous one directly continues its close
+        self._contiguous_ns = self.interval_ns if is_intraday(interval_s) else None
         self.trend_window = trend_window
         # volatility: a fast estimate for the class, a slower one to normalize trends
         self._a_fast = _ewm_alpha(30)
@@ -114,9 +126,12 @@ class RegimeDetector:
         self._prev_close = 0.0
         self._prev_ts = -1
         self.bars_seen = 0
+        schedule = hmm_schedule(interval_s)
         self.hmm: FilteredHMM | None = (
-            FilteredHMM(seed=seed, window=hmm_window, first_fit=hmm_first_fit,
-                        refit_every=hmm_refit_every) if hmm else None
+            FilteredHMM(seed=seed, window=hmm_window or schedule.window,
+                        first_fit=hmm_first_fit or schedule.first_fit,
+                        refit_every=hmm_refit_every or schedule.refit_every,
+                        stride=schedule.stride) if hmm else None
         )
         self.last: RegimeState | None = None
 
@@ -146,11 +161,13 @@ class RegimeDetector:
         return state
 
     def _bar_return(self, bar: Bar) -> float:
-        """This bar's log return: from the previous close when the bars are contiguous, else
-        the bar's own body (a return across a session gap is an overnight move, not this
-        bar's)."""
+        """This bar's log return: from the previous close when the bars are contiguous (always,
+        from one session up), else the bar's own body (intraday, a return across a session gap
+        is an overnight move, not this bar's)."""
         close = bar.close
-        if self._prev_ts >= 0 and bar.ts_event - self._prev_ts == self.interval_ns:
+        contiguous = self._contiguous_ns
+        if self._prev_ts >= 0 and (contiguous is None
+                                   or bar.ts_event - self._prev_ts == contiguous):
             r = math.log(close / self._prev_close)
         else:
             r = math.log(close / bar.open)

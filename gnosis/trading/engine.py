@@ -36,6 +36,7 @@ from gnosis.model.events import (
     TradeRefused,
     TradingStateChanged,
 )
+from gnosis.model.intervals import bars_per_year
 from gnosis.model.memory import MemoryAdvice, Situation
 from gnosis.model.ports import EpisodicMemory, Strategy
 from gnosis.model.types import (
@@ -54,7 +55,6 @@ from gnosis.trading.risk_manager import Approval, RiskManager, StateChange
 from gnosis.trading.sim_broker import SimBroker
 from gnosis.trading.state import StateStore
 
-_MINUTES_PER_YEAR = 252 * 390
 _VOLATILITY_WINDOW = 60
 
 
@@ -262,7 +262,7 @@ class Engine:
         returns = [math.log(b / a) for a, b in zip(ordered, ordered[1:])]
         mean = sum(returns) / len(returns)
         variance = sum((r - mean) ** 2 for r in returns) / len(returns)
-        return math.sqrt(variance * _MINUTES_PER_YEAR * 60 / interval_s)
+        return math.sqrt(variance * bars_per_year(interval_s))
 
     def _act(self, decision: Decision, bar: Bar) -> tuple[float, str]:
         symbol = bar.symbol

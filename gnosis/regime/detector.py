@@ -68,6 +68,15 @@ FAMILY = {
 }
 
 
+WARMUP_BARS = 50
+
+
+def formed_after(interval_s: int) -> int:
+    """Bars after which a detector of ``interval_s`` bars has left its warm-up and fitted its
+    HMM: what a replay folds in before trading by default."""
+    return max(WARMUP_BARS, hmm_schedule(interval_s).first_fit)
+
+
 def _ewm_alpha(span: int) -> float:
     return 2.0 / (span + 1.0)
 
@@ -78,7 +87,7 @@ class RegimeDetector:
     def __init__(
         self,
         interval_s: int = 60,
-        warmup: int = 50,
+        warmup: int = WARMUP_BARS,
         seed: int = 0,
         calm_vol: float = 0.08,
         volatile_vol: float = 0.30,

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from gnosis.cli.common import CommandError
 from gnosis.core.config import ConfigError
+from gnosis.trading.state import StateError
 
 # command name -> module under gnosis.cli (imported lazily: `gnosis run` never loads the rest)
 COMMANDS: dict[str, str] = {
@@ -21,13 +22,15 @@ COMMANDS: dict[str, str] = {
     "backtest": "backtest",
     "bench": "bench",
     "resume": "resume",
+    "halt": "resume",
+    "flatten": "resume",
 }
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gnosis", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    for module in COMMANDS.values():
+    for module in dict.fromkeys(COMMANDS.values()):  # a module may add several commands
         importlib.import_module(f"gnosis.cli.{module}").add_parser(sub)
     return parser
 
@@ -38,7 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = importlib.import_module(f"gnosis.cli.{COMMANDS[args.command]}")
     try:
         return int(command.main(args))
-    except (ConfigError, CommandError) as exc:
+    except (ConfigError, CommandError, StateError) as exc:
         print(f"gnosis {args.command}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -40,6 +40,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     backtest.add_argument("--decisions", type=Path, help="write one CSV row per bar and symbol")
     backtest.add_argument("--state-dir", type=Path, default=None,
                           help="also persist state and journal there (slower)")
+    backtest.add_argument("--fresh", action="store_true",
+                          help="with --state-dir: discard a run stored there")
     backtest.add_argument("--memory", choices=("on", "off"), default="off",
                           help="episodic memory (not built yet: only off)")
     backtest.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -159,7 +161,12 @@ def main(args: argparse.Namespace) -> int:
     check_output_path(args.decisions, "--decisions")
     config = config_from_args(args)
     source = _open_source(args, config)
-    system = build_system(config, source.feed, market=source.market, state_dir=args.state_dir)
+    system = build_system(config, source.feed, market=source.market, state_dir=args.state_dir,
+                          fresh=args.fresh)
+    if system.store is not None and system.store.load() is not None:
+        system.store.close()
+        raise CommandError(f"{args.state_dir} already holds a run; a backtest starts from "
+                           "nothing: use another --state-dir, or --fresh to discard it")
     engine = system.engine
     truth = None
     if source.market is not None and config.strategy.name == "agents":
@@ -177,6 +184,8 @@ def main(args: argparse.Namespace) -> int:
     finally:
         if decisions_file is not None:
             decisions_file.close()
+        if system.store is not None:
+            system.store.close()
     elapsed = time.perf_counter() - started
     summary = _summary(engine, config, source, elapsed)
     if truth is not None:

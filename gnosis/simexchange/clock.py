@@ -96,7 +96,7 @@ class SessionCalendar:
         try:
             calendar = _calendar((first - pd.Timedelta(days=7)).strftime("%Y-%m-%d"),
                                  end.strftime("%Y-%m-%d"))
-            sessions = calendar.sessions_in_range(first, end)
+            sessions = calendar.sessions[calendar.sessions >= first]
         except Exception as exc:  # a date the calendar library does not cover
             raise InvalidValue(f"no XNYS calendar for {first:%Y-%m-%d}..{end:%Y-%m-%d}: "
                                f"{exc}") from exc

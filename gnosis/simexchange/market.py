@@ -106,7 +106,7 @@ def updated_bar(bar: Bar, seed: int) -> Bar | None:
         return None
     extra = 0.01 + 0.04 * unit_draw(seed, bar.symbol, bar.ts_event, "late volume")
     move = round((unit_draw(seed, bar.symbol, bar.ts_event, "late close") - 0.5) * 2) * 0.01
-    close = round(min(max(bar.close + move, bar.low), bar.high), 2)
+    close = min(max(round(bar.close + move, 2), bar.low), bar.high)
     volume = float(round(bar.volume * (1.0 + extra)))
     trades = None if bar.trade_count is None else bar.trade_count + max(1, round(
         bar.trade_count * extra))

@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import logging
+import signal
 import socket
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 import uvicorn
@@ -20,6 +23,29 @@ from gnosis.simexchange.faults import parse_fault
 
 log = logging.getLogger(__name__)
 HOST = "127.0.0.1"
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, except that Ctrl-C and SIGTERM end it with a clean exit: uvicorn
+    re-raises the signal after its graceful shutdown, so the process would die by it."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def stop(sig: int, frame: object) -> None:
+            if self.should_exit and sig == signal.SIGINT:
+                self.force_exit = True  # a second Ctrl-C: do not wait for connections
+            self.should_exit = True
+
+        previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
 
 def bind(port: int, host: str = HOST) -> socket.socket:
@@ -48,7 +74,7 @@ class SimExchangeServer:
                                 ws="websockets-sansio", lifespan="on",
                                 timeout_graceful_shutdown=3, ws_ping_interval=20.0,
                                 ws_ping_timeout=20.0)
-        self.server = uvicorn.Server(config)
+        self.server = _Server(config)
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 

@@ -65,26 +65,27 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, interval: floa
         time.sleep(interval)
 
 
-async def async_wait_for(predicate: Callable[[], Any], timeout: float = 20.0,
+async def async_wait_for(predicate: Callable[[], Any], limit_s: float = 20.0,
                          what: str = "condition") -> Any:
+    """``wait_for`` inside an event loop (``limit_s`` is the safety net against hangs)."""
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
+    deadline = loop.time() + limit_s
     while True:
         value = predicate()
         if value:
             return value
         if loop.time() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+            raise AssertionError(f"timed out after {limit_s:g} s waiting for {what}")
         await asyncio.sleep(0.02)
 
 
-async def run_stream(stream: Any, until: Callable[[], Any], timeout: float = 20.0,
+async def run_stream(stream: Any, until: Callable[[], Any], limit_s: float = 20.0,
                      what: str = "stream data") -> Any:
     """Run an alpaca-py stream (subscribed beforehand) until ``until()`` is truthy, then stop it
     and wait for its task to end."""
     task = asyncio.get_running_loop().create_task(stream._run_forever())
     try:
-        return await async_wait_for(until, timeout, what)
+        return await async_wait_for(until, limit_s, what)
     finally:
         await stream.stop_ws()
         try:

@@ -493,7 +493,8 @@ class SimExchange:
             "bars_published": self.bars_published, "trades_published": self.trades_published,
             "bars_remaining": self._next_bar is not None,
             "data_end": rfc3339(self.calendar.end_ns),
-            "connections": self.hub.counts(), "slow_disconnects": self.hub.slow_disconnects,
+            "connections": self.hub.counts(), "trade_listeners": self.hub.listeners(),
+            "slow_disconnects": self.hub.slow_disconnects,
             "refused_connections": self.hub.refused,
             "orders": len(self.book.orders), "open_orders": len(self.book.open_orders()),
             "equity": self.book.equity(), "faults": {

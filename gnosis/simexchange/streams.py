@@ -207,6 +207,11 @@ class StreamHub:
                 stalled += 1
         return stalled
 
+    def listeners(self) -> int:
+        """Trading-stream connections listening to ``trade_updates``."""
+        return sum(1 for c in self.connections if c.endpoint == TRADING_ENDPOINT
+                   and c.wants("trade_updates", None))
+
     def counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
         for conn in self.connections:

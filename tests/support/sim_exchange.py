@@ -119,6 +119,7 @@ def exchange_process(*args: str, startup_timeout: float = 60.0) -> Iterator[Exch
             match = re.search(r"ALPACA_BASE_URL=(http://127\.0\.0\.1:\d+)", line)
             if match:
                 url["base"] = match.group(1)
+            if "ALPACA_STREAM_URL=" in line:  # the last address printed
                 found.set()
         found.set()
 
@@ -138,3 +139,5 @@ def exchange_process(*args: str, startup_timeout: float = 60.0) -> Iterator[Exch
                 process.kill()
                 process.wait(10)
         reader.join(5)
+        if process.stdout is not None:
+            process.stdout.close()

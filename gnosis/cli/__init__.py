@@ -1,4 +1,4 @@
-"""Command line: ``gnosis run | backtest | bench | resume``.
+"""Command line: ``gnosis run | backtest | bench | resume | sim-exchange``.
 
 Each command lives in its own module with ``add_parser(subparsers)`` and ``main(args) -> int``;
 this module only assembles them and turns the errors a person can act on into one line.
@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "resume": "resume",
     "halt": "resume",
     "flatten": "resume",
+    "sim-exchange": "sim_exchange",
 }
 
 

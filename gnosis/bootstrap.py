@@ -74,6 +74,16 @@ def build_strategy(config: GnosisConfig, market: Any = None,
     return AgentEnsemble(seed=seed, chain_provider=inputs.options, news_provider=inputs.news)
 
 
+def run_identity(config: GnosisConfig, market: str) -> dict[str, Any]:
+    """What makes two runs the same run: resuming one as the other is refused."""
+    return {
+        "market": market,
+        "symbols": ",".join(config.market.symbols),
+        "seed": config.market.seed,
+        "strategy": config.strategy.name,
+    }
+
+
 def synthetic_market(config: GnosisConfig, bars: int | None = None, *,
                      history: bool = False) -> Any:
     """The embedded default market; ``bars`` sizes it (across all symbols). With ``history``
@@ -99,10 +109,16 @@ def build_system(
     strategy: Strategy | None = None,
     bus: EventBus | None = None,
     memory: EpisodicMemory | None = None,
+    identity: dict[str, Any] | None = None,
+    fresh: bool = False,
 ) -> System:
-    """Wire feed, strategy, risk, positions, broker and (optionally) durable state."""
+    """Wire feed, strategy, risk, positions, broker and (optionally) durable state.
+
+    ``identity`` names the run (market, symbols, seed, strategy): a state directory holding
+    another run is refused on restart. Opening ``state_dir`` takes its lock (one owner).
+    """
     bus = bus or EventBus()
-    store = StateStore(state_dir) if state_dir is not None else None
+    store = StateStore(state_dir, fresh=fresh) if state_dir is not None else None
     engine = Engine(
         config,
         strategy or build_strategy(config, market),
@@ -112,4 +128,5 @@ def build_system(
         store=store,
         memory=memory,
     )
+    engine.identity = dict(identity or {})
     return System(config, engine, feed, bus, store, market)

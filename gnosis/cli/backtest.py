@@ -50,6 +50,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     backtest.add_argument("--decisions", type=Path, help="write one CSV row per bar and symbol")
     backtest.add_argument("--state-dir", type=Path, default=None,
                           help="also persist state and journal there (slower)")
+    backtest.add_argument("--fresh", action="store_true",
+                          help="with --state-dir: discard a run stored there")
     backtest.add_argument("--memory", choices=("on", "off"), default="off",
                           help="episodic memory (not built yet: only off)")
     backtest.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -315,7 +317,11 @@ def main(args: argparse.Namespace) -> int:
     source = _open_source(args, config)
     strategy = build_strategy(config, source.market, source.inputs)
     system = build_system(config, source.feed, market=source.market, state_dir=args.state_dir,
-                          strategy=strategy)
+                          strategy=strategy, fresh=args.fresh)
+    if system.store is not None and system.store.load() is not None:
+        system.store.close()
+        raise CommandError(f"{args.state_dir} already holds a run; a backtest starts from "
+                           "nothing: use another --state-dir, or --fresh to discard it")
     engine = system.engine
     truth = None
     if source.market is not None and config.strategy.name == "agents":
@@ -332,6 +338,8 @@ def main(args: argparse.Namespace) -> int:
     finally:
         if decisions_file is not None:
             decisions_file.close()
+        if system.store is not None:
+            system.store.close()
     elapsed = time.perf_counter() - started
     summary = _summary(engine, config, source, elapsed)
     summary["warmup_bars"] = folded

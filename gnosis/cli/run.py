@@ -40,18 +40,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from gnosis.bootstrap import build_system, synthetic_market
+    from gnosis.bootstrap import build_system, run_identity, synthetic_market
     from gnosis.trading.console import ConsoleReporter
     from gnosis.trading.live_bot import LiveBot
 
     config = config_from_args(args)
     state_dir = config.state_dir
-    if args.fresh and (state_dir / "state.db").exists():
-        for suffix in ("", "-wal", "-shm"):
-            (state_dir / f"state.db{suffix}").unlink(missing_ok=True)
     market = synthetic_market(config, history=True)
     warmup_bars = market.bars_in_sessions(config.market.warmup_days)
-    system = build_system(config, market, market=market, state_dir=state_dir)
+    system = build_system(config, market, market=market, state_dir=state_dir,
+                          identity=run_identity(config, "synthetic"), fresh=args.fresh)
     engine = system.engine
     if not args.quiet and not args.json:
         strategy = engine.strategy
@@ -70,7 +68,11 @@ def main(args: argparse.Namespace) -> int:
             print("note: the web dashboard is not built yet; running without it")
     bot = LiveBot(engine, market, speed=args.speed, max_bars=args.max_bars,
                   warmup_bars=warmup_bars)
-    summary = bot.run()
+    try:
+        summary = bot.run()
+    finally:
+        if system.store is not None:
+            system.store.close()
     summary["state_dir"] = str(state_dir)
     if args.json:
         print(dump_json(summary))

@@ -66,6 +66,7 @@ class PositionManager:
         self._market_value = 0.0  # Σ quantity × last price, kept incrementally (O(1) per bar)
         self.total_fees = 0.0
         self.total_slippage = 0.0
+        self.total_shortfall = 0.0
         self.realized_pnl = 0.0
         self.trade_count = 0
         self.win_count = 0
@@ -113,6 +114,7 @@ class PositionManager:
         self.cash -= signed * fill.price + fill.fee
         self.total_fees += fill.fee
         self.total_slippage += fill.slippage_cost
+        self.total_shortfall += fill.shortfall_cost
         position = self.positions.get(fill.symbol)
         if position is None:
             opened = self._open(fill, signed, bar_index, stop_price, target_price, confidence)
@@ -210,6 +212,7 @@ class PositionManager:
             "positions": dict(self.positions),
             "fees": self.total_fees,
             "slippage": self.total_slippage,
+            "shortfall": self.total_shortfall,
             "realized": self.realized_pnl,
             "trades": self.trade_count,
             "wins": self.win_count,
@@ -221,6 +224,7 @@ class PositionManager:
         self.positions = dict(state["positions"])
         self.total_fees = state["fees"]
         self.total_slippage = state["slippage"]
+        self.total_shortfall = state["shortfall"]
         self.realized_pnl = state["realized"]
         self.trade_count = state["trades"]
         self.win_count = state["wins"]

@@ -148,6 +148,7 @@ def test_restart_from_the_store_resumes_exactly(tmp_path: Path, walk: list[Bar])
     trades = second.store.rows("trades")
     assert len(trades) == uninterrupted.positions.trade_count
     ids = [row["client_order_id"] for row in second.store.rows("orders")]
+    second.store.close()
     assert len(ids) == len(set(ids))
 
 

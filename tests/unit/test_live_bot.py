@@ -74,3 +74,4 @@ def test_a_restart_after_the_warm_up_does_not_redo_it(tmp_path: Path) -> None:
     assert again.sequence == warmup + 80
     assert not any("warmed up" in n.message for n in notices)
     assert any("resumed after bar #420" in n.message for n in notices)
+    again.store.close()

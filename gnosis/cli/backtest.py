@@ -145,6 +145,9 @@ def _check_flags(args: argparse.Namespace) -> None:
     if args.data is None and args.timeframe is not None:
         raise CommandError("--timeframe aggregates a --data file; the synthetic market is made "
                            "of 1-minute bars")
+    if args.data is None and (args.tz is not None or args.epoch_unit is not None):
+        raise CommandError("--tz and --epoch-unit say how to read a --data file's timestamps; "
+                           "the synthetic market's are exact")
     if args.epoch_unit is not None and args.epoch_unit not in EPOCH_UNITS:
         raise CommandError(f"--epoch-unit {args.epoch_unit}: use one of "
                            f"{', '.join(EPOCH_UNITS)}")

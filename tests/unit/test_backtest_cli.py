@@ -88,6 +88,8 @@ REFUSALS = [
      "--sim-inputs rumours"),
     ("--timeframe on the synthetic market", {},
      ["--synthetic", "--bars", "10", "--timeframe", "5Min"], "--timeframe"),
+    ("--tz on the synthetic market", {},
+     ["--synthetic", "--bars", "10", "--tz", "America/New_York"], "--tz and --epoch-unit"),
     ("an options file without columns", {"b.csv": bar_rows(MINUTES), "o.csv": "a,b\n1,2\n"},
      ["--data", "{b.csv}", "--symbol", "X", "--options", "{o.csv}"], "o.csv: missing column"),
     ("options for other symbols", {"b.csv": bar_rows(MINUTES), "o.csv": OPTIONS_HEADER + (

@@ -205,6 +205,31 @@ class PositionManager:
         self.win_count += trade.won
         return trade
 
+    def adopt(self, symbol: str, quantity: float, average_price: float, *, opened_bar: int,
+              ts: int) -> None:
+        """Set a position to what a venue reports (reconciliation). Cash pays for the
+        difference at ``average_price`` so equity stays continuous."""
+        position = self.positions.get(symbol)
+        before = position.quantity if position is not None else 0.0
+        delta = quantity - before
+        self.cash -= delta * average_price
+        if position is not None:
+            self._market_value -= position.quantity * position.last_price
+        if abs(quantity) <= 1e-9:
+            self.positions.pop(symbol, None)
+            return
+        if position is None:
+            position = Position(symbol=symbol, quantity=quantity, average_price=average_price,
+                                opened_ts=ts, opened_bar=opened_bar, last_price=average_price,
+                                high_price=average_price, low_price=average_price,
+                                entered=abs(quantity))
+            self.positions[symbol] = position
+        else:
+            position.quantity = quantity
+            position.average_price = average_price
+            position.entered = max(position.entered, abs(quantity))
+        self._market_value += quantity * position.last_price
+
     # -- persistence ---------------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
         return {

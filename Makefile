@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help setup run backtest bench test test-fast lint typecheck bench-backtrader clean
+.PHONY: help setup run backtest bench test test-fast lint typecheck bench-backtrader golden clean
 
 help:            ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -34,6 +34,10 @@ test: $(STAMP)   ## the whole test suite
 
 test-fast: $(STAMP)  ## unit tests only
 	$(BIN)/python -m pytest tests/unit
+
+golden: $(STAMP)  ## regenerate the pinned golden numbers after an intended change (read the diff!)
+	REGENERATE_GOLDEN=1 $(BIN)/python -m pytest -q tests/acceptance/test_golden.py
+	git --no-pager diff --stat tests/acceptance/golden
 
 lint: $(STAMP)   ## ruff
 	$(BIN)/ruff check gnosis tests benchmarks

@@ -779,6 +779,7 @@ class Engine:
         return {
             "bars": stats.bars,
             "trades": pm.trade_count,
+            "fills": pm.fill_count,
             "final_equity": round(pm.equity, 2),
             "total_return": round(pm.equity / initial - 1.0, 6),
             "max_drawdown": round(stats.max_drawdown, 6),

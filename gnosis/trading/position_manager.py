@@ -70,6 +70,7 @@ class PositionManager:
         self.realized_pnl = 0.0
         self.trade_count = 0
         self.win_count = 0
+        self.fill_count = 0
 
     # -- queries -------------------------------------------------------------------------------
     @property
@@ -111,6 +112,7 @@ class PositionManager:
         fill larger than the position closes it and opens the rest the other way (a flip).
         """
         signed = fill.quantity * fill.side.sign
+        self.fill_count += 1
         self.cash -= signed * fill.price + fill.fee
         self.total_fees += fill.fee
         self.total_slippage += fill.slippage_cost
@@ -241,6 +243,7 @@ class PositionManager:
             "realized": self.realized_pnl,
             "trades": self.trade_count,
             "wins": self.win_count,
+            "fills": self.fill_count,
             "market_value": self._market_value,  # the running sum itself: recomputing it would
         }                                        # round differently and drift from a clean run
 
@@ -253,6 +256,7 @@ class PositionManager:
         self.realized_pnl = state["realized"]
         self.trade_count = state["trades"]
         self.win_count = state["wins"]
+        self.fill_count = state["fills"]
         self._market_value = state.get("market_value",
                                        sum(p.market_value for p in self.positions.values()))
 

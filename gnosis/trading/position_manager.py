@@ -49,12 +49,13 @@ class Position:
     def market_value(self) -> float:
         return self.quantity * self.last_price
 
-    def excursions(self) -> tuple[float, float]:
-        """(max favourable, max adverse) move from the entry, as fractions of it (>= 0)."""
+    def excursions(self, long: bool) -> tuple[float, float]:
+        """(max favourable, max adverse) move from the entry, as fractions of it (>= 0).
+        The side is explicit: a position being closed has no quantity left to tell it."""
         entry = self.average_price
         up = max(self.high_price / entry - 1.0, 0.0)
         down = max(1.0 - self.low_price / entry, 0.0)
-        return (up, down) if self.quantity > 0 else (down, up)
+        return (up, down) if long else (down, up)
 
 
 class PositionManager:
@@ -183,12 +184,13 @@ class PositionManager:
         del self.positions[fill.symbol]
         position.high_price = max(position.high_price, fill.price)
         position.low_price = min(position.low_price, fill.price)
-        favorable, adverse = position.excursions()
+        long = fill.side.sign < 0  # a sale closes a long
+        favorable, adverse = position.excursions(long)
         entry_notional = position.average_price * position.entered
         pnl = position.realized_pnl - position.fees
         trade = Trade(
             symbol=fill.symbol,
-            side="long" if fill.side.sign < 0 else "short",  # a sale closes a long
+            side="long" if long else "short",
             quantity=position.entered,
             entry_price=position.average_price,
             exit_price=fill.price,

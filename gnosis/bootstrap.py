@@ -75,13 +75,18 @@ def build_strategy(config: GnosisConfig, market: Any = None,
 
 
 def run_identity(config: GnosisConfig, market: str) -> dict[str, Any]:
-    """What makes two runs the same run: resuming one as the other is refused."""
-    return {
+    """What makes two runs the same run: resuming one as the other is refused. The synthetic
+    market's path depends on its start and length too, so they are part of its identity."""
+    identity: dict[str, Any] = {
         "market": market,
         "symbols": ",".join(config.market.symbols),
-        "seed": config.market.seed,
         "strategy": config.strategy.name,
     }
+    if market == "synthetic":
+        cfg = config.market
+        identity.update(seed=cfg.seed, start=cfg.start, days=cfg.days,
+                        warmup_days=cfg.warmup_days)
+    return identity
 
 
 def synthetic_market(config: GnosisConfig, bars: int | None = None, *,

@@ -151,18 +151,6 @@ class OrderType(Enum):
     STOP = "stop"
 
 
-class OrderStatus(Enum):
-    NEW = "new"
-    PARTIALLY_FILLED = "partially_filled"
-    FILLED = "filled"
-    CANCELED = "canceled"
-    REJECTED = "rejected"
-
-    @property
-    def is_open(self) -> bool:
-        return self in (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED)
-
-
 class TradingState(Enum):
     """Engine trading state, as in mature engines: exits only when REDUCING, nothing when HALTED."""
 
@@ -286,6 +274,7 @@ class Fill:
     reason: str = ""  # why the order existed: entry, stop_loss, take_profit, time_stop, ...
     remaining: float = 0.0  # what is left of the order after this fill (0: the order is done)
     reference_price: float | None = None  # None: the expected price (no separate reference)
+    execution_id: str = ""  # the venue's id of this execution: a fill reported twice is one
 
     def __post_init__(self) -> None:
         _check_positive("fill quantity", self.quantity)

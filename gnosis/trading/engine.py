@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections import Counter
+from collections import Counter, OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,6 +67,7 @@ from gnosis.trading.state import SNAPSHOT_SCHEMA, StateError, StateStore
 
 _VOLATILITY_WINDOW = 60
 _EPSILON = 1e-9
+_REMEMBERED_EXECUTIONS = 10_000  # venue execution ids kept to drop a fill reported twice
 
 
 @dataclass(slots=True)
@@ -138,6 +140,7 @@ class Engine:
         self._entry: dict[str, Ticket] = {}  # symbol -> its working entry order
         self._exit: dict[str, Ticket] = {}  # symbol -> its working exit order
         self._situations: dict[str, Situation] = {}  # entry order id -> its situation (memory)
+        self._executions: OrderedDict[str, None] = OrderedDict()  # venue fills already booked
         self._journal_fills: list[Fill] = []
         self._journal_trades: list[Trade] = []
         self._journal_orders: list[Order] = []
@@ -182,6 +185,7 @@ class Engine:
             "entry": dict(self._entry),
             "exit": dict(self._exit),
             "situations": dict(self._situations),
+            "executions": list(self._executions),
             "stats": self.stats,
             "clock": self.clock.now_ns(),
             "positions": self.positions.snapshot(),
@@ -203,6 +207,7 @@ class Engine:
         self._entry = snapshot["entry"]
         self._exit = snapshot["exit"]
         self._situations = snapshot["situations"]
+        self._executions = OrderedDict.fromkeys(snapshot["executions"])
         self.stats = snapshot["stats"]
         self.clock.advance_to(snapshot["clock"])
         self.positions.restore(snapshot["positions"])
@@ -220,7 +225,8 @@ class Engine:
         fills = self.broker.on_bar(bar)
         if fills:
             for fill in fills:
-                self._on_fill(fill, index, bar)
+                if self._first_report(fill):
+                    self._on_fill(fill, index, bar)
             self._ensure_protected(symbol, bar)  # once the whole batch is booked
 
         positions = self.positions
@@ -446,6 +452,78 @@ class Engine:
     def cancel_working_entries(self, reason: str, ts: int) -> None:
         for symbol in list(self._entry):
             self._cancel_entry(symbol, reason, ts)
+
+    # -- a live venue: fills and order endings between bars ---------------------------------------
+    def on_broker_fills(self, fills: Sequence[Fill]) -> None:
+        """Book fills a venue reported between bars (Alpaca's trade updates), then commit.
+
+        A fill whose execution id was booked before (a stream replayed after a reconnect, a
+        reconciliation that found it again) is dropped. Protection is checked per symbol once
+        the batch is booked.
+        """
+        touched: list[str] = []
+        for fill in fills:
+            if not self._first_report(fill):
+                continue
+            bar = self._last_bar.get(fill.symbol)
+            if bar is None:
+                self.note(f"fill for {fill.symbol} before any bar of it: booked, unchecked")
+                self.positions.on_fill(fill, bar_index=0, reason=fill.reason)
+                continue
+            self._on_fill(fill, self._bar_index.get(fill.symbol, 0), bar)
+            if fill.symbol not in touched:
+                touched.append(fill.symbol)
+        for symbol in touched:
+            self._ensure_protected(symbol, self._last_bar[symbol])
+        self.commit_now()
+
+    def _first_report(self, fill: Fill) -> bool:
+        execution = fill.execution_id
+        if not execution:
+            return True
+        if execution in self._executions:
+            return False
+        self._executions[execution] = None
+        if len(self._executions) > _REMEMBERED_EXECUTIONS:
+            self._executions.popitem(last=False)
+        return True
+
+    def on_order_ended(self, client_order_id: str, status: str, reason: str) -> None:
+        """The venue ended an order we did not cancel ourselves (expired, rejected, canceled
+        by the venue): drop its record, and re-protect what it was protecting."""
+        now = self.clock.now_ns()
+        for book in (self._entry, self._exit):
+            for symbol, ticket in list(book.items()):
+                if ticket.client_order_id != client_order_id:
+                    continue
+                del book[symbol]
+                if book is self._entry and symbol not in self.positions.positions:
+                    self._situations.pop(client_order_id, None)
+                self._canceled(client_order_id, f"{status} by the broker: {reason}", now)
+        for symbol in list(self.positions.positions):
+            bar = self._last_bar.get(symbol)
+            if bar is not None:
+                self._ensure_protected(symbol, bar)
+        self.commit_now()
+
+    def adopt_position(self, symbol: str, quantity: float, average_price: float,
+                       reason: str) -> None:
+        """Make the book hold what the venue says it holds (reconciliation after a restart
+        or a reconnect). Cash moves by the difference at the average price, so equity does
+        not jump; the difference is journaled and published, never ignored."""
+        held = self.positions.positions.get(symbol)
+        before = held.quantity if held is not None else 0.0
+        if abs(before - quantity) <= _EPSILON:
+            return
+        self.positions.adopt(symbol, quantity, average_price,
+                             opened_bar=self._bar_index.get(symbol, 0),
+                             ts=self.clock.now_ns())
+        self.note(f"reconciled {symbol}: the book held {before:g}, the broker holds "
+                  f"{quantity:g} @ {average_price:.2f} ({reason})", symbol=symbol,
+                  book=before, broker=quantity)
+        bar = self._last_bar.get(symbol)
+        if bar is not None:
+            self._ensure_protected(symbol, bar)
 
     # -- fills ----------------------------------------------------------------------------------
     def _on_fill(self, fill: Fill, index: int, bar: Bar) -> None:
@@ -701,6 +779,7 @@ class Engine:
         return {
             "bars": stats.bars,
             "trades": pm.trade_count,
+            "fills": pm.fill_count,
             "final_equity": round(pm.equity, 2),
             "total_return": round(pm.equity / initial - 1.0, 6),
             "max_drawdown": round(stats.max_drawdown, 6),

@@ -17,9 +17,25 @@ from typing import Any
 from gnosis.core.clock import LiveClock
 from gnosis.model.events import Notice
 from gnosis.model.ports import MarketFeed
-from gnosis.model.types import Bar, InvalidValue, format_ns
+from gnosis.model.types import Bar, Fill, InvalidValue, format_ns
 from gnosis.trading.engine import Engine
 from gnosis.trading.inbox import Inbox, InboxMessage
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerFills:
+    """Fills a venue reported (from its stream thread), for the core to book."""
+
+    fills: tuple[Fill, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class OrderEnded:
+    """The venue ended one of our orders on its own (expired, rejected, canceled)."""
+
+    client_order_id: str
+    status: str
+    reason: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +74,9 @@ class LiveBot:
         self.warmup_bars = max(0, warmup_bars)
         self.wall = wall or LiveClock()
         self.queue: queue.Queue[Any] = queue.Queue(maxsize=10_000)
-        self._commands: queue.SimpleQueue[Command] = queue.SimpleQueue()
+        # commands and venue events jump the bar queue: the core takes them before its next bar
+        self._commands: queue.SimpleQueue[Command | BrokerFills | OrderEnded] = \
+            queue.SimpleQueue()
         self.quarantined = 0
         self._stopping = threading.Event()
         self._last_bar: Bar | None = None
@@ -77,6 +95,14 @@ class LiveBot:
 
     def stop(self) -> None:
         self._stopping.set()
+
+    def on_broker_fills(self, fills: list[Fill]) -> None:
+        """Thread-safe: a venue's fills, booked by the core before its next bar."""
+        self._commands.put(BrokerFills(tuple(fills)))
+
+    def on_order_ended(self, client_order_id: str, status: str, reason: str) -> None:
+        """Thread-safe: a venue ended one of our orders on its own."""
+        self._commands.put(OrderEnded(client_order_id, status, reason))
 
     def _pending_bars(self) -> Iterator[Bar]:
         skip = self.engine.sequence  # bars already committed before a restart
@@ -149,10 +175,15 @@ class LiveBot:
     def _drain_commands(self) -> None:
         while True:
             try:
-                command = self._commands.get_nowait()
+                item = self._commands.get_nowait()
             except queue.Empty:
                 return
-            self._apply(command)
+            if isinstance(item, BrokerFills):
+                self.engine.on_broker_fills(item.fills)
+            elif isinstance(item, OrderEnded):
+                self.engine.on_order_ended(item.client_order_id, item.status, item.reason)
+            else:
+                self._apply(item)
 
     def _start_inbox(self) -> None:
         """Commands from other processes (``gnosis resume`` while this bot runs)."""

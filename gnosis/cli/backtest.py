@@ -382,7 +382,7 @@ def _summary(engine: Any, config: Any, source: _Source, elapsed: float) -> dict[
     summary["interval"] = format_interval(source.interval_s)
     if source.file_interval_s is not None:
         summary["file_interval"] = format_interval(source.file_interval_s)
-    if source.described:
+    if source.described and config.strategy.name == "agents":  # the SMA reads bars alone
         summary["inputs"] = source.described
     summary["elapsed_s"] = round(elapsed, 3)
     summary["strategy"] = config.strategy.name

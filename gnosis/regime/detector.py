@@ -56,6 +56,8 @@ from gnosis.model.regime import (
 from gnosis.model.types import Bar
 from gnosis.regime.hmm import FilteredHMM, hmm_schedule
 
+WARMUP_BARS = 50  # bars before the detector names a regime (DESIGN §3)
+
 # Which coarse family each state belongs to when scoring against ground truth.
 FAMILY = {
     TRENDING_UP: "up",
@@ -66,9 +68,6 @@ FAMILY = {
     ACCUMULATION: "range",
     DISTRIBUTION: "range",
 }
-
-
-WARMUP_BARS = 50
 
 
 def formed_after(interval_s: int) -> int:

@@ -191,24 +191,22 @@ def _in_time_order(c: _Columns, screen: RowScreen, max_jump: float) -> np.ndarra
     prices within ``max_jump`` of the symbol's previous good close."""
     index = np.flatnonzero(screen.good)
     index = index[np.lexsort((c.symbol[index].astype(str), c.ts[index]))]
-    symbols, ts = c.symbol, c.ts
-    high, low, close = c.high, c.low, c.close
-    reference = _first_references(symbols, close, index)
+    reference = _first_references(c.symbol, c.close, index)
     last_ts: dict[str, int] = {}
     kept: list[int] = []
     duplicates = jumps = 0
-    for i in index.tolist():
-        symbol = symbols[i]
-        t = int(ts[i])
+    rows = zip(index.tolist(), c.symbol[index].tolist(), c.ts[index].tolist(),
+               c.high[index].tolist(), c.low[index].tolist(), c.close[index].tolist())
+    for i, symbol, t, high, low, close in rows:
         if last_ts.get(symbol) == t:
             duplicates += 1
             continue
         ref = reference[symbol]
-        if high[i] > ref * max_jump or low[i] < ref / max_jump:
+        if high > ref * max_jump or low < ref / max_jump:
             jumps += 1
             continue
         last_ts[symbol] = t
-        reference[symbol] = close[i]
+        reference[symbol] = close
         kept.append(i)
     if duplicates:
         screen.count("duplicate timestamp", duplicates)
@@ -292,17 +290,16 @@ def _duration(ns: int) -> str:
 
 def _make_bars(c: _Columns, kept: np.ndarray, interval_s: int) -> list[Bar]:
     new = Bar
-    symbols, ts = c.symbol, c.ts
-    o, h, lo, cl, v = c.open, c.high, c.low, c.close, c.volume
-    counts, vwaps = c.trade_count, c.vwap
-    bars = []
-    for i in kept.tolist():
-        n = counts[i] if counts is not None else math.nan
-        w = vwaps[i] if vwaps is not None else math.nan
-        bars.append(new(symbols[i], int(ts[i]), float(o[i]), float(h[i]), float(lo[i]),
-                        float(cl[i]), float(v[i]), int(n) if n == n else None,
-                        float(w) if w == w else None, 0, interval_s))
-    return bars
+    size = len(kept)
+    nan = [math.nan] * size
+    counts = nan if c.trade_count is None else c.trade_count[kept].tolist()
+    vwaps = nan if c.vwap is None else c.vwap[kept].tolist()
+    rows = zip(c.symbol[kept].tolist(), c.ts[kept].tolist(), c.open[kept].tolist(),
+               c.high[kept].tolist(), c.low[kept].tolist(), c.close[kept].tolist(),
+               c.volume[kept].tolist(), counts, vwaps)
+    return [new(symbol, t, o, h, lo, cl, v, int(n) if n == n else None, w if w == w else None,
+                0, interval_s)
+            for symbol, t, o, h, lo, cl, v, n, w in rows]
 
 
 def resample(result: ReplayResult, target_s: int) -> ReplayResult:

@@ -263,7 +263,7 @@ class SimExchange:
         from gnosis.core.hashing import unit_draw
 
         articles = []
-        for headline in self._news_provider.headlines(bar.symbol, bar.ts_event):
+        for headline in self._news_provider.headlines(bar.symbol, bar.ts_event, bar.ts_close):
             offset = int(unit_draw(self.settings.seed, bar.symbol, bar.ts_event, "news at")
                          * 55 * NANOS_PER_SECOND) + NANOS_PER_SECOND
             articles.append(Article(next(self._news_ids), bar.ts_event + offset,

@@ -40,7 +40,8 @@ golden: $(STAMP)  ## regenerate the pinned golden numbers after an intended chan
 	git --no-pager diff --stat tests/acceptance/golden
 
 mutation: $(STAMP)  ## mutation testing of gnosis/trading (mutmut; slow: run it, then `mutmut results`)
-	$(BIN)/mutmut run --max-children 2
+	rm -rf mutants
+	LIFECYCLE_EXAMPLES=25 $(BIN)/mutmut run --max-children 2
 	$(BIN)/mutmut export-cicd-stats 2>/dev/null || true
 
 lint: $(STAMP)   ## ruff

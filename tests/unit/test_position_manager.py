@@ -95,3 +95,29 @@ def test_excursions_and_size_survive_partial_exits() -> None:
     assert trade.return_pct == pytest.approx(24.0 / 1_000.0)
     assert (trade.max_favorable, trade.max_adverse) == (pytest.approx(0.04),
                                                         pytest.approx(0.03))
+
+
+@pytest.mark.parametrize(("held", "adopted", "price"), [
+    (0, 70, 100.0), (100, 60, 102.0), (100, 0, 99.0), (-50, -80, 98.0), (40, -40, 101.0),
+])
+def test_adopting_a_venues_position_keeps_equity_continuous(held: float, adopted: float,
+                                                           price: float) -> None:
+    pm = PositionManager(100_000.0)
+    if held:
+        side = Side.BUY if held > 0 else Side.SELL
+        pm.on_fill(Fill("a", "SPY", side, abs(held), 100.0, 0.0, 0, 100.0), bar_index=0,
+                   reason="entry")
+    equity, cash = pm.equity, pm.cash
+    pm.adopt("SPY", adopted, price, opened_bar=5, ts=7)
+    position = pm.positions.get("SPY")
+    assert (position.quantity if position else 0) == adopted
+    assert pm.cash == pytest.approx(cash - (adopted - held) * price)
+    # marked at the last price it had (the entry, 100), equity moves only by the difference
+    # between that mark and the adoption price on the shares that changed hands
+    assert pm.equity == pytest.approx(equity + (adopted - held) * ((100.0 if held else price)
+                                                                    - price))
+    if position is not None:
+        assert position.average_price == price
+        assert position.opened_bar == (0 if held else 5)
+        pm.mark(Bar("SPY", 60, price, price, price, price, 1e5))
+        assert pm.equity == pytest.approx(pm.cash + adopted * price)

@@ -1,4 +1,4 @@
-"""Command line: ``gnosis run | backtest | bench | resume``.
+"""Command line: ``gnosis run | backtest | bench | resume | memory``.
 
 Each command lives in its own module with ``add_parser(subparsers)`` and ``main(args) -> int``;
 this module only assembles them and turns the errors a person can act on into one line.
@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "backtest": "backtest",
     "bench": "bench",
     "resume": "resume",
+    "memory": "memory",
 }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import itertools
 import sys
 import time
 from collections.abc import Iterable, Iterator
@@ -41,7 +42,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     backtest.add_argument("--state-dir", type=Path, default=None,
                           help="also persist state and journal there (slower)")
     backtest.add_argument("--memory", choices=("on", "off"), default="off",
-                          help="episodic memory (not built yet: only off)")
+                          help="episodic memory, starting empty (default off)")
+    backtest.add_argument("--memory-from", type=Path, default=None, metavar="DIR",
+                          help="start memory from an earlier run's store (its episodes must "
+                               "end before this run's first bar)")
     backtest.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
@@ -106,6 +110,24 @@ def _open_source(args: argparse.Namespace, config: Any) -> _Source:
     return _Source(_limit(market.bars(), total), total, market, market)
 
 
+def _open_memory(args: argparse.Namespace, config: Any, source: _Source) -> Any:
+    """``--memory on`` / ``--memory-from``: an empty memory, or one seeded from an earlier
+    run's store whose episodes all ended before this run's first bar."""
+    if args.memory == "off" and args.memory_from is None:
+        return None
+    from gnosis.memory import MemoryUnavailable, open_memory
+
+    iterator = iter(source.bars)
+    first = next(iterator, None)
+    source.bars = iter(()) if first is None else itertools.chain([first], iterator)
+    try:
+        return open_memory(args.state_dir, enabled=args.memory == "on", config=config.memory,
+                           from_dir=args.memory_from, backtest=True,
+                           starts_at=None if first is None else first.ts_event)
+    except MemoryUnavailable as exc:
+        raise CommandError(str(exc)) from None
+
+
 def _progress(bars: Iterable[Bar], total: int | None, enabled: bool) -> Iterator[Bar]:
     if not enabled:
         yield from bars
@@ -159,7 +181,9 @@ def main(args: argparse.Namespace) -> int:
     check_output_path(args.decisions, "--decisions")
     config = config_from_args(args)
     source = _open_source(args, config)
-    system = build_system(config, source.feed, market=source.market, state_dir=args.state_dir)
+    memory = _open_memory(args, config, source)
+    system = build_system(config, source.feed, market=source.market, state_dir=args.state_dir,
+                          memory=memory)
     engine = system.engine
     truth = None
     if source.market is not None and config.strategy.name == "agents":
@@ -177,6 +201,8 @@ def main(args: argparse.Namespace) -> int:
     finally:
         if decisions_file is not None:
             decisions_file.close()
+        if memory is not None:
+            memory.close()
     elapsed = time.perf_counter() - started
     summary = _summary(engine, config, source, elapsed)
     if truth is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from gnosis.cli.common import (
@@ -35,12 +36,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                      help="sim: the embedded synthetic market")
     run.add_argument("--every", type=positive_int, default=1, help="print every n-th quiet bar")
     run.add_argument("--quiet", action="store_true", help="no per-bar console lines")
+    run.add_argument("--memory", choices=("on", "off"), default="on",
+                     help="episodic memory in <state-dir>/memory.duckdb (default on)")
     run.add_argument("--dashboard", action="store_true",
                      help="serve the web dashboard (not built yet)")
 
 
 def main(args: argparse.Namespace) -> int:
     from gnosis.bootstrap import build_system, synthetic_market
+    from gnosis.memory import MemoryUnavailable, discard_memory, open_memory
+    from gnosis.model.events import Notice
     from gnosis.trading.console import ConsoleReporter
     from gnosis.trading.live_bot import LiveBot
 
@@ -49,9 +54,17 @@ def main(args: argparse.Namespace) -> int:
     if args.fresh and (state_dir / "state.db").exists():
         for suffix in ("", "-wal", "-shm"):
             (state_dir / f"state.db{suffix}").unlink(missing_ok=True)
+        discard_memory(state_dir)
     market = synthetic_market(config, history=True)
     warmup_bars = market.bars_in_sessions(config.market.warmup_days)
-    system = build_system(config, market, market=market, state_dir=state_dir)
+    memory, memory_problem = None, ""
+    if args.memory == "on":
+        try:
+            memory = open_memory(state_dir, config=config.memory)
+        except MemoryUnavailable as exc:  # the bot trades on without memory, and says so
+            memory_problem = f"episodic memory unavailable: {exc}; trading without it"
+            print(f"gnosis run: {memory_problem}", file=sys.stderr)
+    system = build_system(config, market, market=market, state_dir=state_dir, memory=memory)
     engine = system.engine
     if not args.quiet and not args.json:
         strategy = engine.strategy
@@ -68,9 +81,13 @@ def main(args: argparse.Namespace) -> int:
         )
         if args.dashboard:
             print("note: the web dashboard is not built yet; running without it")
+    if memory_problem:
+        system.bus.publish(Notice(0, 0, memory_problem, {"component": "memory"}))
     bot = LiveBot(engine, market, speed=args.speed, max_bars=args.max_bars,
                   warmup_bars=warmup_bars)
     summary = bot.run()
+    if memory is not None:
+        memory.close()
     summary["state_dir"] = str(state_dir)
     if args.json:
         print(dump_json(summary))

@@ -36,7 +36,7 @@ from gnosis.model.events import (
     TradeRefused,
     TradingStateChanged,
 )
-from gnosis.model.memory import MemoryAdvice, Situation
+from gnosis.model.memory import MemoryAdvice, MemoryEffects, Situation
 from gnosis.model.ports import EpisodicMemory, Strategy
 from gnosis.model.types import (
     Bar,
@@ -74,6 +74,7 @@ class RunStats:
     decisions: Counter[int] = field(default_factory=Counter)
     agent_errors: Counter[str] = field(default_factory=Counter)
     last_equity: float = 0.0
+    memory: MemoryEffects = field(default_factory=MemoryEffects)
 
 
 class Engine:
@@ -92,6 +93,7 @@ class Engine:
     ) -> None:
         self.config = config
         self.memory = memory
+        self._memory_wired = memory is not None
         self.strategy = strategy
         self.broker = broker
         self.clock = clock or ReplayClock()
@@ -281,23 +283,24 @@ class Engine:
             for s, o in self._entries.items()
             if s not in self.positions.positions
         )
-        confidence, size_scale, situation = decision.confidence, 1.0, None
+        gate: dict[str, Any] = {
+            "signal": decision.signal,
+            "price": bar.close,
+            "volatility": self.volatility(symbol, bar.interval_s),
+            "equity": self.positions.equity,
+            "gross_exposure": self.positions.gross_exposure + pending_notional,
+            "open_positions": len(self.positions.positions) + sum(
+                1 for s in self._entries if s not in self.positions.positions
+            ),
+        }
+        confidence, size_scale, situation, advice = decision.confidence, 1.0, None, None
         if self.memory is not None and self.risk.state is TradingState.ACTIVE:
             situation = self._situation(decision, bar)
             advice = self._advise(situation)
             confidence, size_scale = advice.confidence, advice.size_scale
-        answer = self.risk.approve_entry(
-            signal=decision.signal,
-            confidence=confidence,
-            size_scale=size_scale,
-            price=bar.close,
-            volatility=self.volatility(symbol, bar.interval_s),
-            equity=self.positions.equity,
-            gross_exposure=self.positions.gross_exposure + pending_notional,
-            open_positions=len(self.positions.positions) + sum(
-                1 for s in self._entries if s not in self.positions.positions
-            ),
-        )
+        answer = self.risk.approve_entry(confidence=confidence, size_scale=size_scale, **gate)
+        if advice is not None and self.memory is not None:
+            self._tally_memory(decision.confidence, advice, answer, gate)
         if not isinstance(answer, Approval):
             self.stats.refusals[answer.rule] += 1
             if self.bus.wants(TradeRefused):
@@ -341,6 +344,18 @@ class Engine:
             self._publish(MemoryRecalled(situation.ts_event, self.clock.now_ns(), situation,
                                          advice))
         return advice
+
+    def _tally_memory(self, original: float, advice: MemoryAdvice, answer: Any,
+                      gate: dict[str, Any]) -> None:
+        """Count what the advice changed against the gate's answer without it."""
+        baseline = answer
+        if advice.confidence != original or advice.size_scale != 1.0:
+            baseline = self.risk.approve_entry(confidence=original, size_scale=1.0, **gate)
+        self.stats.memory.count(
+            original, advice,
+            answer.quantity if isinstance(answer, Approval) else None,
+            baseline.quantity if isinstance(baseline, Approval) else None,
+            None if isinstance(answer, Approval) else answer.rule)
 
     def _remember_open(self, fill: Fill, entry: Order | None) -> None:
         situation = self._situations.get(fill.client_order_id)
@@ -526,7 +541,7 @@ class Engine:
         initial = self.config.initial_cash
         # the running day counts as a day: its return so far completes the series
         daily = [*stats.daily_returns, stats.last_equity / stats.day_close_equity - 1.0]
-        result = {
+        result: dict[str, Any] = {
             "bars": stats.bars,
             "trades": pm.trade_count,
             "final_equity": round(pm.equity, 2),
@@ -548,6 +563,8 @@ class Engine:
                 for agent, tally in sorted(stats.votes.items())
             },
         }
+        if self._memory_wired:
+            result["memory"] = {**stats.memory.as_dict(), "available": self.memory is not None}
         return result
 
 

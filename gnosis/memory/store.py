@@ -134,6 +134,13 @@ class MemoryStoreError(RuntimeError):
     """A read or write on an open memory store failed."""
 
 
+def _first(con: duckdb.DuckDBPyConnection, query: str, params: Any = None) -> Any:
+    """The first row of a query, with the result fully consumed (DuckDB refuses new work on a
+    connection whose last result is still open)."""
+    rows = con.execute(query, params).fetchall()
+    return rows[0] if rows else None
+
+
 def _is_lock_error(exc: Exception) -> bool:
     text = str(exc)
     return "Could not set lock" in text or "Conflicting lock" in text
@@ -294,8 +301,7 @@ class RecallIndex:
         """Append one closed episode (``_INDEX_COLUMNS`` order); a replayed close replaces."""
         episode_id, exit_ts = row[0], row[3]
         if episode_id in self._ids:
-            old = self._con.execute("SELECT exit_ts FROM idx WHERE id = ?",
-                                    [episode_id]).fetchone()
+            old = _first(self._con, "SELECT exit_ts FROM idx WHERE id = ?", [episode_id])
             self._con.execute("DELETE FROM idx WHERE id = ?", [episode_id])
             if old is not None:
                 self._exits.pop(bisect.bisect_left(self._exits, old[0]))
@@ -374,8 +380,7 @@ class DuckDBMemory:
         """Record the entry's situation; a replayed open rewrites the same row."""
         row = _situation_row(situation, entry_price, quantity, stop_price, target_price)
         with self._writing("open episode " + episode_id) as con:
-            exists = con.execute("SELECT count(*) FROM episodes WHERE id = ?",
-                                 [episode_id]).fetchone()
+            exists = _first(con, "SELECT count(*) FROM episodes WHERE id = ?", [episode_id])
             if exists is not None and exists[0]:
                 con.execute(_UPDATE_SITUATION, [*row, episode_id])
             else:
@@ -384,9 +389,8 @@ class DuckDBMemory:
     def close_episode(self, episode_id: str, trade: Trade) -> None:
         """Record the outcome and its reflection; then the episode becomes recallable."""
         with self._writing("close episode " + episode_id) as con:
-            found = con.execute(
-                "SELECT stop_price, target_price, agreement, symbol, regime, signal, vector "
-                "FROM episodes WHERE id = ?", [episode_id]).fetchone()
+            found = _first(con, "SELECT stop_price, target_price, agreement, symbol, regime, "
+                           "signal, vector FROM episodes WHERE id = ?", [episode_id])
             if found is None:
                 log.warning("memory: close of unknown episode %s ignored (its open was not "
                             "recorded)", episode_id)
@@ -447,7 +451,7 @@ class DuckDBMemory:
     # -- history ------------------------------------------------------------------------------
     def count(self) -> int:
         with self.db.connection() as con:
-            row = con.execute("SELECT count(*) FROM episodes").fetchone()
+            row = _first(con, "SELECT count(*) FROM episodes")
         return int(row[0]) if row else 0
 
     def import_closed(self, source: Database, *, before_ts: int | None) -> int:
@@ -455,8 +459,8 @@ class DuckDBMemory:
         ``before_ts`` (recalling them in a run starting there would be look-ahead)."""
         with source.connection() as src:
             prepare(src, source.path, create=False)
-            latest = src.execute("SELECT max(exit_ts), count(*) FROM episodes "
-                                 "WHERE exit_ts IS NOT NULL").fetchone()
+            latest = _first(src, "SELECT max(exit_ts), count(*) FROM episodes "
+                                 "WHERE exit_ts IS NOT NULL")
             if latest is None or latest[0] is None:
                 return 0
             if before_ts is not None and latest[0] >= before_ts:

@@ -271,16 +271,27 @@ def _situation_row(situation: Situation, entry_price: float, quantity: float,
 
 
 class RecallIndex:
-    """The closed episodes' vectors in an in-memory DuckDB table, in exit-time order."""
+    """The closed episodes' vectors in an in-memory DuckDB table, in exit-time order.
+
+    DuckDB holds only what the similarity search scans (id, exit time, vector); what advice
+    needs of the k episodes found lives in a dict beside it, so the top-k carries three
+    narrow columns instead of eleven.
+    """
 
     def __init__(self) -> None:
         self._con = duckdb.connect(":memory:", config={"threads": 1})
         self._con.execute(
-            "CREATE TABLE idx (id VARCHAR, symbol VARCHAR, entry_ts BIGINT, exit_ts BIGINT, "
-            "regime VARCHAR, signal TINYINT, return_pct DOUBLE, pnl DOUBLE, "
-            f"exit_reason VARCHAR, lesson VARCHAR, vector FLOAT[{DIMENSION}])")
+            f"CREATE TABLE idx (id VARCHAR, exit_ts BIGINT, vector FLOAT[{DIMENSION}])")
         self._exits: list[int] = []  # sorted exit times: the candidate window in O(log n)
-        self._ids: set[str] = set()
+        self._details: dict[str, tuple[Any, ...]] = {}  # id -> _INDEX_COLUMNS[1:-1]
+        self._query = f"""
+            SELECT id, similarity
+            FROM (SELECT id, exit_ts,
+                         array_cosine_similarity(vector, $v::FLOAT[{DIMENSION}]) AS similarity
+                  FROM idx WHERE exit_ts >= $floor AND exit_ts < $before)
+            WHERE similarity > $min
+            ORDER BY similarity DESC, exit_ts DESC, id
+            LIMIT $k"""  # noqa: S608 - only the dimension is formatted in
 
     def __len__(self) -> int:
         return len(self._exits)
@@ -289,26 +300,26 @@ class RecallIndex:
         columns = ", ".join(_INDEX_COLUMNS)
         table = con.sql(f"SELECT {columns} FROM episodes WHERE exit_ts IS NOT NULL "  # noqa: S608
                         "ORDER BY exit_ts, id").to_arrow_table()
-        self._con.register("incoming", table)
+        self._con.register("incoming", table.select(["id", "exit_ts", "vector"]))
         try:
             self._con.execute("INSERT INTO idx SELECT * FROM incoming")
         finally:
             self._con.unregister("incoming")
         self._exits = table.column("exit_ts").to_pylist()
-        self._ids = set(table.column("id").to_pylist())
+        details = zip(*(table.column(c).to_pylist() for c in _INDEX_COLUMNS[1:-1]),
+                      strict=True)
+        self._details = dict(zip(table.column("id").to_pylist(), details, strict=True))
 
     def add(self, row: Sequence[Any]) -> None:
         """Append one closed episode (``_INDEX_COLUMNS`` order); a replayed close replaces."""
         episode_id, exit_ts = row[0], row[3]
-        if episode_id in self._ids:
-            old = _first(self._con, "SELECT exit_ts FROM idx WHERE id = ?", [episode_id])
+        old = self._details.get(episode_id)
+        if old is not None:
             self._con.execute("DELETE FROM idx WHERE id = ?", [episode_id])
-            if old is not None:
-                self._exits.pop(bisect.bisect_left(self._exits, old[0]))
-        placeholders = ", ".join("?" for _ in _INDEX_COLUMNS)
-        self._con.execute(f"INSERT INTO idx VALUES ({placeholders})", list(row))  # noqa: S608
+            self._exits.pop(bisect.bisect_left(self._exits, old[2]))
+        self._con.execute("INSERT INTO idx VALUES (?, ?, ?)", [episode_id, exit_ts, row[-1]])
         bisect.insort(self._exits, exit_ts)
-        self._ids.add(episode_id)
+        self._details[episode_id] = tuple(row[1:-1])
 
     def recall(self, vector: Sequence[float], before_ts: int, k: int, min_similarity: float,
                max_candidates: int) -> list[Candidate]:
@@ -319,20 +330,16 @@ class RecallIndex:
         if end == 0:
             return []
         floor = self._exits[max(0, end - max_candidates)]
-        rows = self._con.execute(
-            f"""SELECT id, symbol, entry_ts, exit_ts, regime, signal, return_pct, pnl,
-                       exit_reason, lesson, similarity
-                FROM (SELECT *, array_cosine_similarity(vector, $v::FLOAT[{DIMENSION}])
-                                AS similarity
-                      FROM idx WHERE exit_ts >= $floor AND exit_ts < $before)
-                WHERE similarity > $min
-                ORDER BY similarity DESC, exit_ts DESC, id
-                LIMIT $k""",  # noqa: S608 - only the dimension is formatted in
-            {"v": list(vector), "floor": floor, "before": before_ts, "min": min_similarity,
-             "k": k},
-        ).fetchall()
-        return [Candidate(r[0], r[1], r[2] or 0, r[3], r[4], r[5], r[6], r[7], r[8] or "",
-                          r[9] or "", float(r[10])) for r in rows]
+        rows = self._con.execute(self._query, {
+            "v": list(vector), "floor": floor, "before": before_ts, "min": min_similarity,
+            "k": k}).fetchall()
+        found = []
+        for episode_id, similarity in rows:
+            symbol, entry_ts, exit_ts, regime, signal, ret, pnl, reason, lesson = \
+                self._details[episode_id]
+            found.append(Candidate(episode_id, symbol, entry_ts or 0, exit_ts, regime, signal,
+                                   ret, pnl, reason or "", lesson or "", float(similarity)))
+        return found
 
     def close(self) -> None:
         self._con.close()

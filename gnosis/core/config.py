@@ -80,7 +80,7 @@ class MemoryConfig(_Section):
     strength: float = Field(1.0, ge=0, le=1)  # 0 recalls and reports but never adjusts
     max_confidence_change: float = Field(0.10, ge=0, le=0.5)
     size_scale_bounds: tuple[float, float] = (0.5, 1.5)
-    max_candidates: int = Field(25_000, ge=100)  # most recent closed episodes a recall scans
+    max_candidates: int = Field(10_000, ge=100)  # most recent closed episodes a recall scans
     quick_exit_bars: int = Field(5, ge=1)  # reflection: an exit this soon is "at once"
     split_vote_agreement: float = Field(0.6, gt=0, le=1)  # reflection: below it a vote is split
     lock_timeout_s: float = Field(2.0, gt=0, le=60)  # wait for a reader holding the file

@@ -3,9 +3,8 @@
 Durability. Every write (an episode opened, an episode closed with its reflection, a recall
 logged) is one mutating DuckDB statement, so one transaction, committed before the call
 returns. Writes are idempotent by key (episode id = the entry's client order id; a recall by
-symbol and decision bar):
-after ``kill -9`` the engine replays the bars after its last commit and calls the same writes
-again, which find their rows and leave one copy.
+symbol and decision bar): after ``kill -9`` the engine replays the bars after its last commit
+and calls the same writes again, which find their rows and leave one copy.
 
 Concurrency. DuckDB lets one process write a file, and no other process open it meanwhile,
 not even read-only. The bot therefore opens the file in *shared* mode: a short-lived
@@ -37,6 +36,7 @@ from typing import Any
 
 import duckdb
 
+from gnosis.core.clock import perf_counter_ns
 from gnosis.core.config import MemoryConfig
 from gnosis.memory.advice import Candidate, advice_from
 from gnosis.memory.reflection import Outcome, reflect
@@ -176,7 +176,7 @@ class Database:
         self.path = path
         self.shared = shared and path is not None
         self.read_only = read_only
-        self._attempts = max(1, int(lock_timeout_s / _RETRY_SLEEP_S))
+        self._lock_timeout_ns = int(lock_timeout_s * 1e9)
         self._persistent: duckdb.DuckDBPyConnection | None = None
         self._lock = threading.Lock()
         if not self.shared:
@@ -185,14 +185,14 @@ class Database:
     def _connect(self) -> duckdb.DuckDBPyConnection:
         if self.path is None:
             return duckdb.connect(":memory:")
-        for attempt in range(self._attempts):
+        deadline = perf_counter_ns() + self._lock_timeout_ns
+        while True:
             try:
                 return duckdb.connect(str(self.path), read_only=self.read_only)
             except duckdb.IOException as exc:
-                if not _is_lock_error(exc) or attempt == self._attempts - 1:
+                if not _is_lock_error(exc) or perf_counter_ns() >= deadline:
                     raise
                 time.sleep(_RETRY_SLEEP_S)  # the holder's write or read takes milliseconds
-        raise AssertionError("unreachable")
 
     @contextmanager
     def connection(self) -> Iterator[duckdb.DuckDBPyConnection]:

@@ -223,3 +223,18 @@ def test_memory_from_refuses_look_ahead_and_seeds_a_backtest(tmp_path: Path) -> 
         open_memory(tmp_path / "earlier", backtest=True)
     with pytest.raises(MemoryUnavailable, match="no memory.duckdb"):
         open_memory(None, backtest=True, from_dir=tmp_path / "nowhere")
+
+
+def test_ties_go_to_the_later_exit_then_the_smaller_id() -> None:
+    memory = open_memory(None, backtest=True, config=MemoryConfig(k=2, min_episodes=1))
+    assert memory is not None
+    base = situation(0)
+    exit_ts = base.ts_event + 5 * MINUTE
+    for name, exit_at in (("e-c", exit_ts), ("e-a", exit_ts), ("e-b", exit_ts),
+                          ("e-0", exit_ts - MINUTE)):
+        memory.open_episode(name, base, entry_price=100.0, quantity=1.0, stop_price=None,
+                            target_price=None)
+        memory.close_episode(name, replace(trade(0), exit_ts=exit_at, entry_order_id=name))
+    probe = replace(base, ts_event=exit_ts + MINUTE, ts_decided=exit_ts + 2 * MINUTE)
+    assert [e.episode_id for e in memory.advise(probe).episodes] == ["e-a", "e-b"]
+    memory.close()

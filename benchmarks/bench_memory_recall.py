@@ -146,6 +146,81 @@ def recall_only(memory: DuckDBMemory, situation: Situation) -> None:
     advice_from(situation, candidates, cfg)
 
 
+def measure_recalls(memory: DuckDBMemory, situations: list[Situation], episodes: int,
+                    results: dict[str, Any]) -> None:
+    for s in situations[:20]:  # warm up DuckDB's caches and plans
+        recall_only(memory, s)
+    results["recall"] = measured(lambda s: recall_only(memory, s), situations)
+    windowed = memory.config
+    for window in (10_000, 25_000, 50_000, episodes + 1):  # for comparison
+        memory.config = windowed.model_copy(update={"max_candidates": window})
+        results[f"recall_window_{min(window, episodes)}"] = measured(
+            lambda s: recall_only(memory, s), situations[: len(situations) // 2])
+    memory.config = windowed
+    results["recall_window"] = windowed.max_candidates
+
+
+def measure_writes(path: Path, memory: DuckDBMemory, situations: list[Situation],
+                   last_exit: int, args: argparse.Namespace, results: dict[str, Any]) -> None:
+    results["advise_persistent"] = summary([timed(lambda s=s: memory.advise(s))
+                                            for s in situations[: args.writes]])
+    rng = random.Random(args.seed + 2)
+    extra = probes(2 * args.writes, last_exit + 10**12, args.seed + 3)
+
+    def write(store: DuckDBMemory, s: Situation, n: int) -> None:
+        episode_id = f"gn-benchwrt-{n:07d}-{s.symbol}"
+        store.open_episode(episode_id, s, entry_price=s.price, quantity=10.0,
+                           stop_price=None, target_price=None)
+        store.close_episode(episode_id, random_trade(rng, s, episode_id))
+
+    results["write_persistent"] = summary(
+        [timed(lambda s=s, n=n: write(memory, s, n)) for n, s in enumerate(extra[::2])])
+    memory.close()
+    shared = DuckDBMemory(path, shared=True)
+    results["write_shared"] = summary(
+        [timed(lambda s=s, n=n: write(shared, s, 10**6 + n))
+         for n, s in enumerate(extra[1::2][: args.writes // 2])])
+    results["advise_shared"] = summary([timed(lambda s=s: shared.advise(s))
+                                        for s in situations[: args.writes // 2]])
+    shared.close()
+
+
+def measure_readers(path: Path, results: dict[str, Any]) -> None:
+    results["reader_open_stats"] = summary(
+        [timed(lambda: MemoryReader(path).stats()) for _ in range(5)])
+    snapshot = path.parent / "snapshot.parquet"
+    reader = MemoryReader(path)
+
+    def export() -> None:
+        with reader.db.connection() as con:
+            con.execute(f"COPY episodes TO '{snapshot}' (FORMAT parquet)")
+
+    results["parquet_snapshot"] = summary([timed(export) for _ in range(3)])
+
+
+def report(results: dict[str, Any], episodes: int) -> None:
+    print(f"episodic memory with {episodes:,} episodes ({results['file_mb']} MB file, "
+          f"filled in {results['fill_s']} s, opened in {results['open_ms']} ms)")
+    windows = sorted(int(k.rsplit("_", 1)[1]) for k in results
+                     if k.startswith("recall_window_"))
+    for key, label in (
+        ("recall", f"recall (default window: the {results['recall_window']:,} latest)"),
+        *((f"recall_window_{w}", f"recall, window of the {w:,} latest"
+           + (" (full scan)" if w == episodes else "")) for w in windows),
+        ("advise_persistent", "advise incl. recall log, persistent connection"),
+        ("advise_shared", "advise incl. recall log, short-lived connections (live)"),
+        ("write_persistent", "open + close an episode, persistent connection"),
+        ("write_shared", "open + close an episode, short-lived connections (live)"),
+        ("reader_open_stats", "CLI: read-only open + stats"),
+        ("parquet_snapshot", "alternative: Parquet snapshot of all episodes"),
+    ):
+        r = results[key]
+        cpu = (f"  cpu median {r['cpu_median_ms']:.2f} p99 {r['cpu_p99_ms']:.2f}"
+               if "cpu_median_ms" in r else "")
+        print(f"  {label:<52} median {r['median_ms']:7.2f} ms  p99 {r['p99_ms']:7.2f} ms  "
+              f"(n={r['n']}){cpu}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--episodes", type=int, default=100_000)
@@ -160,76 +235,17 @@ def main() -> None:
         exits: list[int] = []
         results["fill_s"] = round(timed(lambda: exits.append(
             fill(path, args.episodes, args.seed))) / 1e3, 1)
-        last_exit = exits[0]
         opened: list[DuckDBMemory] = []
         results["open_ms"] = round(timed(lambda: opened.append(DuckDBMemory(path))), 1)
-        memory = opened[0]
         results["file_mb"] = round(path.stat().st_size / 2**20, 1)
-        situations = probes(args.recalls, last_exit, args.seed + 1)
-        for s in situations[:20]:  # warm up DuckDB's caches and plans
-            recall_only(memory, s)
-        results["recall"] = measured(lambda s: recall_only(memory, s), situations)
-        results["recall_window"] = windowed = memory.config
-        for window in (10_000, 25_000, 50_000, args.episodes + 1):  # for comparison
-            memory.config = windowed.model_copy(update={"max_candidates": window})
-            results[f"recall_window_{min(window, args.episodes)}"] = measured(
-                lambda s: recall_only(memory, s), situations[: args.recalls // 2])
-        memory.config = windowed
-        results["recall_window"] = windowed.max_candidates
-        results["advise_persistent"] = summary([timed(lambda s=s: memory.advise(s))
-                                                for s in situations[: args.writes]])
-        rng = random.Random(args.seed + 2)
-        extra = probes(2 * args.writes, last_exit + 10**12, args.seed + 3)
-
-        def write(store: DuckDBMemory, s: Situation, n: int) -> None:
-            episode_id = f"gn-benchwrt-{n:07d}-{s.symbol}"
-            store.open_episode(episode_id, s, entry_price=s.price, quantity=10.0,
-                               stop_price=None, target_price=None)
-            store.close_episode(episode_id, random_trade(rng, s, episode_id))
-
-        results["write_persistent"] = summary(
-            [timed(lambda s=s, n=n: write(memory, s, n)) for n, s in enumerate(extra[::2])])
-        memory.close()
-        shared = DuckDBMemory(path, shared=True)
-        results["write_shared"] = summary(
-            [timed(lambda s=s, n=n: write(shared, s, 10**6 + n))
-             for n, s in enumerate(extra[1::2][: args.writes // 2])])
-        results["advise_shared"] = summary([timed(lambda s=s: shared.advise(s))
-                                            for s in situations[: args.writes // 2]])
-        shared.close()
-        results["reader_open_stats"] = summary(
-            [timed(lambda: MemoryReader(path).stats()) for _ in range(5)])
-        snapshot = Path(folder) / "snapshot.parquet"
-        reader = MemoryReader(path)
-
-        def export() -> None:
-            with reader.db.connection() as con:
-                con.execute(f"COPY episodes TO '{snapshot}' (FORMAT parquet)")
-
-        results["parquet_snapshot"] = summary([timed(export) for _ in range(3)])
+        situations = probes(args.recalls, exits[0], args.seed + 1)
+        measure_recalls(opened[0], situations, args.episodes, results)
+        measure_writes(path, opened[0], situations, exits[0], args, results)
+        measure_readers(path, results)
     if args.json:
         print(json.dumps(results))
-        return
-    print(f"episodic memory with {args.episodes:,} episodes ({results['file_mb']} MB file, "
-          f"filled in {results['fill_s']} s, opened in {results['open_ms']} ms)")
-    windows = sorted(int(k.rsplit("_", 1)[1]) for k in results
-                     if k.startswith("recall_window_"))
-    for key, label in (
-        ("recall", f"recall (default window: the {results['recall_window']:,} latest)"),
-        *((f"recall_window_{w}", f"recall, window of the {w:,} latest"
-           + (" (full scan)" if w == args.episodes else "")) for w in windows),
-        ("advise_persistent", "advise incl. recall log, persistent connection"),
-        ("advise_shared", "advise incl. recall log, short-lived connections (live)"),
-        ("write_persistent", "open + close an episode, persistent connection"),
-        ("write_shared", "open + close an episode, short-lived connections (live)"),
-        ("reader_open_stats", "CLI: read-only open + stats"),
-        ("parquet_snapshot", "alternative: Parquet snapshot of all episodes"),
-    ):
-        r = results[key]
-        cpu = (f"  cpu median {r['cpu_median_ms']:.2f} p99 {r['cpu_p99_ms']:.2f}"
-               if "cpu_median_ms" in r else "")
-        print(f"  {label:<52} median {r['median_ms']:7.2f} ms  p99 {r['p99_ms']:7.2f} ms  "
-              f"(n={r['n']}){cpu}")
+    else:
+        report(results, args.episodes)
 
 
 if __name__ == "__main__":

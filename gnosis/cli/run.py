@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from gnosis.cli.common import (
     add_common,
@@ -42,29 +43,43 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                      help="serve the web dashboard (not built yet)")
 
 
-def main(args: argparse.Namespace) -> int:
-    from gnosis.bootstrap import build_system, synthetic_market
+def _open_memory(args: argparse.Namespace, config: Any) -> tuple[Any, str]:
+    """The run's episodic memory (``--memory on``, the default), or None and why not: a
+    corrupt or locked file is reported and the bot trades on without memory."""
     from gnosis.memory import MemoryUnavailable, discard_memory, open_memory
+    from gnosis.trading.state import lock_owner
+
+    if args.fresh and lock_owner(config.state_dir) is None:  # a running owner is refused
+        discard_memory(config.state_dir)  # later, by the state store
+    if args.memory == "off":
+        return None, ""
+    try:
+        return open_memory(config.state_dir, config=config.memory), ""
+    except MemoryUnavailable as exc:
+        problem = f"episodic memory unavailable: {exc}; trading without it"
+        print(f"gnosis run: {problem}", file=sys.stderr)
+        return None, problem
+
+
+def main(args: argparse.Namespace) -> int:
+    from gnosis.bootstrap import build_system, run_identity, synthetic_market
     from gnosis.model.events import Notice
     from gnosis.trading.console import ConsoleReporter
     from gnosis.trading.live_bot import LiveBot
 
     config = config_from_args(args)
     state_dir = config.state_dir
-    if args.fresh and (state_dir / "state.db").exists():
-        for suffix in ("", "-wal", "-shm"):
-            (state_dir / f"state.db{suffix}").unlink(missing_ok=True)
-        discard_memory(state_dir)
     market = synthetic_market(config, history=True)
     warmup_bars = market.bars_in_sessions(config.market.warmup_days)
-    memory, memory_problem = None, ""
-    if args.memory == "on":
-        try:
-            memory = open_memory(state_dir, config=config.memory)
-        except MemoryUnavailable as exc:  # the bot trades on without memory, and says so
-            memory_problem = f"episodic memory unavailable: {exc}; trading without it"
-            print(f"gnosis run: {memory_problem}", file=sys.stderr)
-    system = build_system(config, market, market=market, state_dir=state_dir, memory=memory)
+    memory, memory_problem = _open_memory(args, config)
+    try:
+        system = build_system(config, market, market=market, state_dir=state_dir,
+                              identity=run_identity(config, "synthetic"), fresh=args.fresh,
+                              memory=memory)
+    except BaseException:
+        if memory is not None:
+            memory.close()
+        raise
     engine = system.engine
     if not args.quiet and not args.json:
         strategy = engine.strategy
@@ -85,9 +100,13 @@ def main(args: argparse.Namespace) -> int:
         system.bus.publish(Notice(0, 0, memory_problem, {"component": "memory"}))
     bot = LiveBot(engine, market, speed=args.speed, max_bars=args.max_bars,
                   warmup_bars=warmup_bars)
-    summary = bot.run()
-    if memory is not None:
-        memory.close()
+    try:
+        summary = bot.run()
+    finally:
+        if system.store is not None:
+            system.store.close()
+        if memory is not None:
+            memory.close()
     summary["state_dir"] = str(state_dir)
     if args.json:
         print(dump_json(summary))

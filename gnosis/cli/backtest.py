@@ -274,10 +274,9 @@ def _open_memory(args: argparse.Namespace, config: Any, source: _Source) -> Any:
     if args.memory == "off" and args.memory_from is None:
         return None
     from gnosis.memory import MemoryUnavailable, discard_memory, open_memory
-    from gnosis.trading.state import lock_owner
 
-    if args.fresh and args.state_dir is not None and lock_owner(args.state_dir) is None:
-        discard_memory(args.state_dir)  # with the rest of the run (an owner is refused later)
+    if args.fresh and args.state_dir is not None:
+        discard_memory(args.state_dir)  # with the rest of the stored run
     iterator = iter(source.bars)
     first = next(iterator, None)
     source.bars = iter(()) if first is None else itertools.chain([first], iterator)
@@ -344,19 +343,19 @@ def main(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     source = _open_source(args, config)
     strategy = build_strategy(config, source.market, source.inputs)
-    memory = _open_memory(args, config, source)
-    try:
-        system = build_system(config, source.feed, market=source.market,
-                              state_dir=args.state_dir, strategy=strategy, fresh=args.fresh,
-                              memory=memory)
-        if system.store is not None and system.store.load() is not None:
+    system = build_system(config, source.feed, market=source.market, state_dir=args.state_dir,
+                          strategy=strategy, fresh=args.fresh)
+    if system.store is not None and system.store.load() is not None:
+        system.store.close()
+        raise CommandError(f"{args.state_dir} already holds a run; a backtest starts from "
+                           "nothing: use another --state-dir, or --fresh to discard it")
+    try:  # the state directory is ours now: --fresh may forget its memory too
+        memory = _open_memory(args, config, source)
+    except CommandError:
+        if system.store is not None:
             system.store.close()
-            raise CommandError(f"{args.state_dir} already holds a run; a backtest starts from "
-                               "nothing: use another --state-dir, or --fresh to discard it")
-    except BaseException:
-        if memory is not None:
-            memory.close()
         raise
+    system.engine.attach_memory(memory)
     engine = system.engine
     truth = None
     if source.market is not None and config.strategy.name == "agents":

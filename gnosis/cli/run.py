@@ -47,10 +47,9 @@ def _open_memory(args: argparse.Namespace, config: Any) -> tuple[Any, str]:
     """The run's episodic memory (``--memory on``, the default), or None and why not: a
     corrupt or locked file is reported and the bot trades on without memory."""
     from gnosis.memory import MemoryUnavailable, discard_memory, open_memory
-    from gnosis.trading.state import lock_owner
 
-    if args.fresh and lock_owner(config.state_dir) is None:  # a running owner is refused
-        discard_memory(config.state_dir)  # later, by the state store
+    if args.fresh:  # called once the state directory's lock is ours
+        discard_memory(config.state_dir)
     if args.memory == "off":
         return None, ""
     try:
@@ -71,15 +70,10 @@ def main(args: argparse.Namespace) -> int:
     state_dir = config.state_dir
     market = synthetic_market(config, history=True)
     warmup_bars = market.bars_in_sessions(config.market.warmup_days)
+    system = build_system(config, market, market=market, state_dir=state_dir,
+                          identity=run_identity(config, "synthetic"), fresh=args.fresh)
     memory, memory_problem = _open_memory(args, config)
-    try:
-        system = build_system(config, market, market=market, state_dir=state_dir,
-                              identity=run_identity(config, "synthetic"), fresh=args.fresh,
-                              memory=memory)
-    except BaseException:
-        if memory is not None:
-            memory.close()
-        raise
+    system.engine.attach_memory(memory)
     engine = system.engine
     if not args.quiet and not args.json:
         strategy = engine.strategy

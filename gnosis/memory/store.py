@@ -373,7 +373,7 @@ class DuckDBMemory:
                 prepare(con, path, create=True)
                 self.index.load(con)
                 self._load_keys(con)
-        except duckdb.Error as exc:
+        except (duckdb.Error, OSError) as exc:
             self.index.close()
             raise MemoryUnavailable(explain(path, exc)) from None
         except MemoryUnavailable:

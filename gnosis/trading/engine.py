@@ -645,6 +645,11 @@ class Engine:
         return self.risk.state
 
     # -- episodic memory: consulted on candidate entries, told about opens and closes ---------
+    def attach_memory(self, memory: EpisodicMemory | None) -> None:
+        """Plug memory in once the state directory is ours (its file lives there)."""
+        self.memory = memory
+        self._memory_wired = memory is not None
+
     def _situation(self, decision: Decision, bar: Bar) -> Situation:
         return Situation(
             symbol=bar.symbol, ts_event=bar.ts_event, ts_decided=bar.ts_close,

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
+from typing import Any
 
 from gnosis.cli.common import (
     add_common,
@@ -35,12 +37,32 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                      help="sim: the embedded synthetic market")
     run.add_argument("--every", type=positive_int, default=1, help="print every n-th quiet bar")
     run.add_argument("--quiet", action="store_true", help="no per-bar console lines")
+    run.add_argument("--memory", choices=("on", "off"), default="on",
+                     help="episodic memory in <state-dir>/memory.duckdb (default on)")
     run.add_argument("--dashboard", action="store_true",
                      help="serve the web dashboard (not built yet)")
 
 
+def _open_memory(args: argparse.Namespace, config: Any) -> tuple[Any, str]:
+    """The run's episodic memory (``--memory on``, the default), or None and why not: a
+    corrupt or locked file is reported and the bot trades on without memory."""
+    from gnosis.memory import MemoryUnavailable, discard_memory, open_memory
+
+    if args.fresh:  # called once the state directory's lock is ours
+        discard_memory(config.state_dir)
+    if args.memory == "off":
+        return None, ""
+    try:
+        return open_memory(config.state_dir, config=config.memory), ""
+    except MemoryUnavailable as exc:
+        problem = f"episodic memory unavailable: {exc}; trading without it"
+        print(f"gnosis run: {problem}", file=sys.stderr)
+        return None, problem
+
+
 def main(args: argparse.Namespace) -> int:
     from gnosis.bootstrap import build_system, run_identity, synthetic_market
+    from gnosis.model.events import Notice
     from gnosis.trading.console import ConsoleReporter
     from gnosis.trading.live_bot import LiveBot
 
@@ -50,6 +72,8 @@ def main(args: argparse.Namespace) -> int:
     warmup_bars = market.bars_in_sessions(config.market.warmup_days)
     system = build_system(config, market, market=market, state_dir=state_dir,
                           identity=run_identity(config, "synthetic"), fresh=args.fresh)
+    memory, memory_problem = _open_memory(args, config)
+    system.engine.attach_memory(memory)
     engine = system.engine
     if not args.quiet and not args.json:
         strategy = engine.strategy
@@ -66,6 +90,8 @@ def main(args: argparse.Namespace) -> int:
         )
         if args.dashboard:
             print("note: the web dashboard is not built yet; running without it")
+    if memory_problem:
+        system.bus.publish(Notice(0, 0, memory_problem, {"component": "memory"}))
     bot = LiveBot(engine, market, speed=args.speed, max_bars=args.max_bars,
                   warmup_bars=warmup_bars)
     try:
@@ -73,6 +99,8 @@ def main(args: argparse.Namespace) -> int:
     finally:
         if system.store is not None:
             system.store.close()
+        if memory is not None:
+            memory.close()
     summary["state_dir"] = str(state_dir)
     if args.json:
         print(dump_json(summary))

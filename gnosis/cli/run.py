@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from gnosis.cli.common import (
+    CommandError,
     add_common,
     config_from_args,
     dump_json,
@@ -36,14 +38,25 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--every", type=positive_int, default=1, help="print every n-th quiet bar")
     run.add_argument("--quiet", action="store_true", help="no per-bar console lines")
     run.add_argument("--dashboard", action="store_true",
-                     help="serve the web dashboard (not built yet)")
+                     help="serve the web dashboard (http://127.0.0.1:8080 by default)")
+    run.add_argument("--host", default=None,
+                     help="dashboard address (default 127.0.0.1; any other needs a token)")
+    run.add_argument("--port", type=non_negative_int, default=None,
+                     help="dashboard port (default 8080; 0 picks a free one)")
+    run.add_argument("--token", default=None,
+                     help="dashboard control token (default: env GNOSIS_DASHBOARD_TOKEN)")
 
 
 def main(args: argparse.Namespace) -> int:
     from gnosis.bootstrap import build_system, synthetic_market
+    from gnosis.dashboard import launch
     from gnosis.trading.console import ConsoleReporter
     from gnosis.trading.live_bot import LiveBot
 
+    try:
+        launch.check(args.dashboard, args.host, args.port, args.token)
+    except launch.DashboardError as exc:
+        raise CommandError(str(exc)) from None
     config = config_from_args(args)
     state_dir = config.state_dir
     if args.fresh and (state_dir / "state.db").exists():
@@ -66,11 +79,20 @@ def main(args: argparse.Namespace) -> int:
             f"strategy {config.strategy.name}, speed {args.speed:g}x, dry run (SimBroker), "
             f"state in {state_dir}/"
         )
-        if args.dashboard:
-            print("note: the web dashboard is not built yet; running without it")
     bot = LiveBot(engine, market, speed=args.speed, max_bars=args.max_bars,
                   warmup_bars=warmup_bars)
-    summary = bot.run()
+    try:
+        dashboard = launch.attach(engine, bot, state_dir=state_dir, serve_web=args.dashboard,
+                                  host=args.host, port=args.port, token=args.token)
+    except launch.DashboardError as exc:
+        raise CommandError(str(exc)) from None
+    if dashboard.url:
+        print(f"dashboard: {dashboard.url}", file=sys.stderr if args.json else sys.stdout,
+              flush=True)
+    try:
+        summary = bot.run()
+    finally:
+        dashboard.close()
     summary["state_dir"] = str(state_dir)
     if args.json:
         print(dump_json(summary))

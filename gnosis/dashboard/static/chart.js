@@ -41,10 +41,20 @@ export class Charts {
     this.lib = lib;
     this.priceEl = priceEl;
     this.equityEl = equityEl;
+    this.levels = []; // stop, target and entry of the open position: kept in the price range
     this.price = lib.createChart(priceEl, baseOptions(lib));
     this.candles = this.price.addSeries(lib.CandlestickSeries, {
       upColor: COLORS.up, downColor: COLORS.down, wickUpColor: COLORS.up,
       wickDownColor: COLORS.down, borderVisible: false,
+      // keep the open position's stop and target in view, not only the candles
+      autoscaleInfoProvider: (original) => {
+        const info = original();
+        if (!info || !this.levels.length) return info;
+        const range = info.priceRange;
+        return { ...info, priceRange: {
+          minValue: Math.min(range.minValue, ...this.levels),
+          maxValue: Math.max(range.maxValue, ...this.levels) } };
+      },
     });
     this.markers = lib.createSeriesMarkers(this.candles, []);
     this.lines = [];
@@ -107,9 +117,11 @@ export class Charts {
     this.markers.setMarkers(marks);
     for (const line of this.lines) this.candles.removePriceLine(line);
     this.lines = [];
+    this.levels = [];
     if (position) {
       const add = (price, color, title, style) => {
         if (typeof price !== 'number') return;
+        this.levels.push(price);
         this.lines.push(this.candles.createPriceLine({
           price, color, title, lineWidth: 1, lineStyle: style, axisLabelVisible: true }));
       };

@@ -282,10 +282,15 @@ function renderPrice() {
 }
 
 function renderMarkers() {
-  if (!app.charts || !app.barsLoaded) return;
+  if (!app.charts || !app.barsLoaded) { $('levels').textContent = ''; return; }
   const trades = app.state.trades.filter((t) => t.symbol === app.symbol);
   const position = app.state.positions.find((p) => p.symbol === app.symbol) ?? null;
   app.charts.setTrades(trades, position);
+  $('levels').innerHTML = position
+    ? `${position.side} ${fmtQty(position.quantity)} @ ${fmtPrice(position.entry_price)} · `
+      + `<span class="neg">stop ${fmtPrice(position.stop_price)}</span> · `
+      + `<span class="pos">target ${fmtPrice(position.target_price)}</span>`
+    : '';
 }
 
 // -- the chart's bars: fetched per symbol, then extended by live bar messages -------------------

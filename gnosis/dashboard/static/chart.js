@@ -8,6 +8,7 @@ const COLORS = {
   entry: '#4c9aff', exit: '#b48cff', stop: '#ef5350', target: '#26a69a', equity: '#4c9aff',
 };
 const MAX_POINTS = 5000;
+const LEVELS_MAX_STRETCH = 4; // stop/target may widen the price range up to 4x the candles'.
 
 function baseOptions(lib) {
   return {
@@ -46,14 +47,17 @@ export class Charts {
     this.candles = this.price.addSeries(lib.CandlestickSeries, {
       upColor: COLORS.up, downColor: COLORS.down, wickUpColor: COLORS.up,
       wickDownColor: COLORS.down, borderVisible: false,
-      // keep the open position's stop and target in view, not only the candles
+      // keep the open position's stop and target in view, unless that would squash the
+      // candles flat (then the panel header lists them instead)
       autoscaleInfoProvider: (original) => {
         const info = original();
         if (!info || !this.levels.length) return info;
         const range = info.priceRange;
-        return { ...info, priceRange: {
-          minValue: Math.min(range.minValue, ...this.levels),
-          maxValue: Math.max(range.maxValue, ...this.levels) } };
+        const low = Math.min(range.minValue, ...this.levels);
+        const high = Math.max(range.maxValue, ...this.levels);
+        const span = Math.max(range.maxValue - range.minValue, 1e-9);
+        if ((high - low) / span > LEVELS_MAX_STRETCH) return info;
+        return { ...info, priceRange: { minValue: low, maxValue: high } };
       },
     });
     this.markers = lib.createSeriesMarkers(this.candles, []);

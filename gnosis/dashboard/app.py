@@ -78,6 +78,7 @@ class Backend:
     operator: Callable[[str], None] | None = None  # records an accepted command in the log
     background: Callable[[], Coroutine[Any, Any, None]] | None = None  # runs while serving
     unavailable: Callable[[], str | None] = lambda: None  # why there is no state, if so
+    sync: Callable[[], Any] = lambda: None  # brings the state up to date before a read
     wall: Clock = field(default_factory=LiveClock)
 
     @property
@@ -86,6 +87,7 @@ class Backend:
 
     def payload(self) -> dict[str, Any]:
         """The full public state (as ``/api/state`` and the WebSocket's ``init`` send it)."""
+        self.sync()
         snapshot = self.state.snapshot()
         reason = self.unavailable()
         snapshot["available"] = reason is None
@@ -98,12 +100,12 @@ class Backend:
 def create_app(backend: Backend) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        backend.broadcaster.attach(asyncio.get_running_loop())
+        backend.broadcaster.attach()
         task = asyncio.create_task(backend.background()) if backend.background else None
         try:
             yield
         finally:
-            backend.broadcaster.detach()
+            await backend.broadcaster.detach()
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -135,6 +137,7 @@ def create_app(backend: Backend) -> FastAPI:
 
     @app.get("/api/positions", response_model=PositionsView)
     async def get_positions() -> dict[str, Any]:
+        backend.sync()
         return {"positions": state.snapshot()["positions"]}
 
     @app.get("/api/trades", response_model=TradesPage)
@@ -143,6 +146,7 @@ def create_app(backend: Backend) -> FastAPI:
         offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
     ) -> dict[str, Any]:
+        backend.sync()
         symbol = symbol.upper() if symbol else None
         total, items = state.trades(symbol, offset, limit)
         return {"symbol": symbol, "offset": offset, "limit": limit, "total": total,
@@ -150,6 +154,7 @@ def create_app(backend: Backend) -> FastAPI:
 
     @app.get("/api/portfolio", response_model=PortfolioView)
     async def get_portfolio() -> dict[str, Any]:
+        backend.sync()
         portfolio = state.snapshot()["portfolio"]
         if portfolio is None:
             raise HTTPException(404, "no portfolio published yet")
@@ -157,12 +162,14 @@ def create_app(backend: Backend) -> FastAPI:
 
     @app.get("/api/memory", response_model=MemoryView)
     async def get_memory() -> dict[str, Any]:
+        backend.sync()
         return state.snapshot()["memory"]
 
     @app.get("/api/regime", response_model=RegimesView)
     async def get_regime(
         symbol: Annotated[str | None, Query(pattern=SYMBOL)] = None,
     ) -> dict[str, Any]:
+        backend.sync()
         symbols = state.snapshot()["symbols"]
         if symbol is not None:
             symbol = symbol.upper()
@@ -176,6 +183,7 @@ def create_app(backend: Backend) -> FastAPI:
         symbol: Annotated[str, Query(pattern=SYMBOL)],
         limit: Annotated[int, Query(ge=1, le=BARS_PER_SYMBOL)] = 500,
     ) -> dict[str, Any]:
+        backend.sync()
         symbol = symbol.upper()
         bars = state.bars(symbol, limit)
         if bars is None:
@@ -184,6 +192,7 @@ def create_app(backend: Backend) -> FastAPI:
 
     @app.get("/api/health", response_model=HealthView)
     async def get_health() -> dict[str, Any]:
+        backend.sync()
         reason = backend.unavailable()
         hub = backend.broadcaster
         return {

@@ -1,9 +1,11 @@
 """Fan messages out to WebSocket clients without ever making the bot wait.
 
 ``publish`` may be called from any thread (the core thread, in practice): it appends to a
-deque and, when no drain is pending, schedules one on the server's event loop with
-``call_soon_threadsafe``; it never blocks and never awaits. The drain (on the loop) encodes
-each message once and offers it to every client's bounded queue. A client whose queue is full
+deque, and that is all: it never blocks, never awaits and makes no system call. The event
+loop drains the deque on a short timer (``DRAIN_INTERVAL``). Waking the loop from the core
+thread instead (``call_soon_threadsafe`` writes to a pipe) measurably slowed the core: the
+write releases the GIL mid-bar and the woken web thread takes it. The drain encodes each
+message once and offers it to every client's bounded queue. A client whose queue is full
 or whose send does not complete within the send timeout is dropped: a slow or dead browser
 loses its connection (and reconnects), the bot and the other clients carry on.
 """
@@ -25,6 +27,7 @@ log = logging.getLogger(__name__)
 QUEUE_SIZE = 2_000
 SEND_TIMEOUT = 5.0
 PENDING_LIMIT = 100_000  # messages waiting for the loop; past this the loop is not draining
+DRAIN_INTERVAL = 0.01  # seconds: what a message may wait for the loop (a browser cannot tell)
 
 
 def encode(message: dict[str, Any]) -> str:
@@ -46,58 +49,67 @@ class Client:
 class Broadcaster:
     """Per-client bounded queues fed from any thread; one sender task per client."""
 
-    def __init__(self, *, queue_size: int = QUEUE_SIZE, send_timeout: float = SEND_TIMEOUT
-                 ) -> None:
+    def __init__(self, *, queue_size: int = QUEUE_SIZE, send_timeout: float = SEND_TIMEOUT,
+                 drain_interval: float = DRAIN_INTERVAL,
+                 before_drain: Callable[[], Any] | None = None) -> None:
         self.queue_size = queue_size
+        self.before_drain = before_drain  # the publisher's pump: make this tick's messages
         self.send_timeout = send_timeout
+        self.drain_interval = drain_interval
         self.clients: set[Client] = set()
         self.dropped_clients = 0
         self.lost_messages = 0  # dropped before reaching the loop (the loop was not draining)
         self.messages = 0
         self._pending: deque[dict[str, Any]] = deque()
-        self._scheduled = False
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._attached = False
+        self._pump: asyncio.Task[None] | None = None
 
-    def attach(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
+    def attach(self) -> None:
+        """Start draining (on the running event loop)."""
+        self._attached = True
+        self._pump = asyncio.get_running_loop().create_task(self._drain_forever())
 
-    def detach(self) -> None:
-        self._loop = None
+    async def detach(self) -> None:
+        self._attached = False
+        if self._pump is not None:
+            self._pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pump
         self._pending.clear()
 
     # -- any thread ------------------------------------------------------------------------------
     def publish(self, message: dict[str, Any]) -> None:
-        loop = self._loop
-        if loop is None:
+        if not self._attached:
             return
         if len(self._pending) >= PENDING_LIMIT:
             self.lost_messages += 1
             return
         self._pending.append(message)
-        if not self._scheduled:
-            self._scheduled = True
-            try:
-                loop.call_soon_threadsafe(self._drain)
-            except RuntimeError:  # the loop closed under us: the server is stopping
-                self._scheduled = False
 
     # -- the event loop --------------------------------------------------------------------------
-    def _drain(self) -> None:
-        # clear the flag before popping: a message appended after the last pop schedules anew
-        self._scheduled = False
+    async def _drain_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.drain_interval)
+            self.drain()
+
+    def drain(self) -> None:
+        """Hand every pending message to the clients (loop thread only)."""
+        if self.before_drain is not None:
+            self.before_drain()
         pending = self._pending
         while pending:
-            message = pending.popleft()
-            self.send_all(message)
+            self.send_all(pending.popleft())
 
     def send_all(self, message: dict[str, Any]) -> None:
         """Offer one message to every client (loop thread only)."""
+        self.messages += 1
+        if not self.clients:
+            return
         try:
             text = encode(message)
         except (TypeError, ValueError):
             log.exception("dashboard message %s is not JSON; not sent", message.get("type"))
             return
-        self.messages += 1
         seq = message.get("seq", 0)
         for client in list(self.clients):
             if seq <= client.since:

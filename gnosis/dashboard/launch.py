@@ -57,7 +57,8 @@ def attach(engine: Any, bot: Any = None, *, state_dir: Path | None = None,
     ``fan_out`` (``queue_size``, ``send_timeout``) tunes the per-client queues."""
     check(serve_web, host, port, token)
     publisher = DashboardPublisher(engine)
-    writer = StateFileWriter(publisher.state, state_dir).start() if state_dir else None
+    writer = (StateFileWriter(publisher.state, state_dir, pump=publisher.pump).start()
+              if state_dir else None)
     attached = AttachedDashboard(publisher, writer)
     if not serve_web:
         return attached
@@ -65,10 +66,11 @@ def attach(engine: Any, bot: Any = None, *, state_dir: Path | None = None,
     from gnosis.dashboard.app import Backend
     from gnosis.dashboard.hub import Broadcaster
 
-    broadcaster = Broadcaster(**fan_out)
+    broadcaster = Broadcaster(before_drain=publisher.pump, **fan_out)
     backend = Backend(publisher.state, broadcaster, "attached",
                       control=server.bot_control(bot) if bot is not None else None,
-                      token=server.resolve_token(token), operator=publisher.operator)
+                      token=server.resolve_token(token), operator=publisher.operator,
+                      sync=publisher.pump)
     try:
         attached.handle = server.serve(backend, host=host or server.DEFAULT_HOST,
                                        port=server.DEFAULT_PORT if port is None else port)

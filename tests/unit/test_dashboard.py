@@ -43,16 +43,17 @@ def engine_with_publisher() -> tuple[Engine, DashboardPublisher, list[dict[str, 
     return engine, publisher, messages
 
 
-def run_bars(engine: Engine, n: int = 600) -> None:
+def run_bars(engine: Engine, publisher: DashboardPublisher, n: int = 600) -> None:
     bars = interleave(random_walk_bars(n, seed=3), random_walk_bars(n, seed=4, symbol="QQQ",
                                                                     start=380.0))
     for bar in bars:
         engine.on_bar(bar)
+    publisher.pump()
 
 
 def test_engine_events_become_messages_with_increasing_sequence_numbers() -> None:
     engine, publisher, messages = engine_with_publisher()
-    run_bars(engine)
+    run_bars(engine, publisher)
     kinds = {m["type"] for m in messages}
     assert {"bar", "agent_votes", "positions", "portfolio_stats", "trade", "notice"} <= kinds
     assert kinds <= set(MESSAGE_TYPES)
@@ -68,8 +69,8 @@ def test_engine_events_become_messages_with_increasing_sequence_numbers() -> Non
 
 
 def test_positions_and_portfolio_are_sent_only_when_they_change() -> None:
-    engine, _, messages = engine_with_publisher()
-    run_bars(engine)
+    engine, publisher, messages = engine_with_publisher()
+    run_bars(engine, publisher)
     bars = sum(1 for m in messages if m["type"] == "bar")
     portfolio = [m["data"] for m in messages if m["type"] == "portfolio_stats"]
     assert 0 < len(portfolio) < bars  # flat stretches send nothing
@@ -119,12 +120,15 @@ def test_equity_curve_keeps_the_whole_run_at_falling_resolution() -> None:
 
 def test_memory_recalls_carry_their_evidence_and_memory_failures_show() -> None:
     engine, publisher, messages = engine_with_publisher()
+    publisher.pump()
     assert publisher.state.snapshot()["memory"]["available"] is False
     situation = Situation("SPY", 0, 60, 1, 0.7, "trending_up", 0.8, None, (), 450.0)
     episode = RecalledEpisode("gn-1", "SPY", 0, 60, "trending_up", 1, 0.01, "take_profit",
                               0.9, 0.5, "held the trend")
     engine.bus.publish(MemoryRecalled(0, 0, situation, MemoryAdvice(
         0.75, 1.2, "similar wins", (episode,), win_rate=1.0)))
+    assert messages == [] or messages[-1]["type"] != "memory_recall"  # captured, not yet made
+    publisher.pump()
     recall = messages[-1]
     assert recall["type"] == "memory_recall"
     assert recall["data"]["episodes"][0]["lesson"] == "held the trend"
@@ -132,19 +136,21 @@ def test_memory_recalls_carry_their_evidence_and_memory_failures_show() -> None:
     assert publisher.state.snapshot()["memory"]["available"] is True
     engine.bus.publish(Notice(0, 0, "episodic memory failed to recall (OSError: x)",
                               {"component": "memory"}))
+    publisher.pump()
     memory = publisher.state.snapshot()["memory"]
     assert memory["available"] is False and "failed" in memory["status"]
 
 
 def test_changes_between_two_state_files_are_the_messages_a_client_missed() -> None:
     engine, publisher, _ = engine_with_publisher()
-    run_bars(engine, 200)
+    run_bars(engine, publisher, 200)
     before = json.loads(json.dumps(publisher.state.full_snapshot()))
     bars_before = publisher.state.seq
     run_bars_more = interleave(random_walk_bars(300, seed=3), random_walk_bars(
         300, seed=4, symbol="QQQ", start=380.0))[400:]
     for bar in run_bars_more:
         engine.on_bar(bar)
+    publisher.pump()
     after = json.loads(json.dumps(publisher.state.full_snapshot()))
     assert after["seq"] > bars_before
     found = changes(before, after)
@@ -158,8 +164,9 @@ def test_changes_between_two_state_files_are_the_messages_a_client_missed() -> N
 
 def test_the_state_file_is_written_atomically_and_only_when_changed(tmp_path: Path) -> None:
     engine, publisher, _ = engine_with_publisher()
-    run_bars(engine, 100)
-    writer = StateFileWriter(publisher.state, tmp_path, wall=ReplayClock(0))
+    run_bars(engine, publisher, 100)
+    writer = StateFileWriter(publisher.state, tmp_path, wall=ReplayClock(0),
+                             pump=publisher.pump)
     assert writer.write() is True
     assert writer.write() is False  # nothing changed
     loaded = json.loads((tmp_path / "dashboard.json").read_text())
@@ -173,7 +180,7 @@ def test_the_state_file_is_written_atomically_and_only_when_changed(tmp_path: Pa
 
 def test_json_safe_numbers_and_timestamps() -> None:
     assert num(float("nan")) is None and num(float("inf")) is None and num(None) is None
-    assert num(1.23456789, 3) == 1.235
+    assert num(1.5) == 1.5 and num(-2) == -2
     assert iso(1_704_205_800_123_456_789) == "2024-01-02T14:30:00.123Z"
     assert iso(None) is None
 
@@ -215,20 +222,21 @@ def test_tokens_are_compared_as_bearer_tokens() -> None:
 
 
 def test_the_broadcaster_never_blocks_the_publisher() -> None:
-    """Without a running loop (server not started or stopped) publishing is a no-op; with a
-    loop that is not draining, the backlog is bounded and counted, never waited on."""
-    broadcaster = Broadcaster()
-    broadcaster.publish({"type": "bar", "seq": 1})  # no loop yet: dropped silently
-    loop = asyncio.new_event_loop()
-    try:
-        broadcaster.attach(loop)
-        from gnosis.dashboard import hub
+    """Without a running server publishing is a no-op; with a loop that is not draining, the
+    backlog is bounded and counted, never waited on; the loop's drain then delivers it."""
+    from gnosis.dashboard import hub
 
+    broadcaster = Broadcaster(drain_interval=3600)
+    broadcaster.publish({"type": "bar", "seq": 1})  # not attached yet: dropped silently
+    assert broadcaster.messages == 0
+
+    async def scenario() -> None:
+        broadcaster.attach()
         for seq in range(hub.PENDING_LIMIT + 10):
             broadcaster.publish({"type": "bar", "data": {}, "seq": seq})
         assert broadcaster.lost_messages == 10
-        loop.run_until_complete(asyncio.sleep(0))  # the one scheduled drain runs
+        broadcaster.drain()
         assert broadcaster.messages == hub.PENDING_LIMIT
-    finally:
-        broadcaster.detach()
-        loop.close()
+        await broadcaster.detach()
+
+    asyncio.run(scenario())

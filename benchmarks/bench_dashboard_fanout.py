@@ -58,7 +58,8 @@ async def _clients(url: str, count: int) -> None:
 
 
 # -- the bot process -------------------------------------------------------------------------
-def one_run(mode: str, bars: int, speed: float, clients: int) -> dict[str, Any]:
+def one_run(mode: str, bars: int, speed: float, clients: int, drain_ms: float
+            ) -> dict[str, Any]:
     from gnosis.bootstrap import build_system, synthetic_market
     from gnosis.core.clock import perf_counter_ns
     from gnosis.core.config import load_config
@@ -70,11 +71,14 @@ def one_run(mode: str, bars: int, speed: float, clients: int) -> dict[str, Any]:
     system = build_system(config, market, market=market)
     engine = system.engine
     latencies: list[int] = []
+    cpu: list[int] = []
     process = engine.on_bar
+    thread_time = time.thread_time_ns
 
     def timed(bar: Any) -> Any:
-        start = perf_counter_ns()
+        start, start_cpu = perf_counter_ns(), thread_time()
         result = process(bar)
+        cpu.append(thread_time() - start_cpu)
         latencies.append(perf_counter_ns() - start)
         return result
 
@@ -84,7 +88,8 @@ def one_run(mode: str, bars: int, speed: float, clients: int) -> dict[str, Any]:
     dashboard = None
     reader = None
     if mode != "off":
-        dashboard = launch.attach(engine, bot, serve_web=True, port=0)
+        dashboard = launch.attach(engine, bot, serve_web=True, port=0,
+                                  drain_interval=drain_ms / 1000)
         assert dashboard.url is not None
         if mode == "clients":
             reader = subprocess.Popen(
@@ -117,6 +122,7 @@ def one_run(mode: str, bars: int, speed: float, clients: int) -> dict[str, Any]:
     ordered = sorted(latencies)
     result["median_us"] = ordered[len(ordered) // 2] / 1000
     result["p99_us"] = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] / 1000
+    result["cpu_median_us"] = sorted(cpu)[len(cpu) // 2] / 1000  # the core thread's own CPU
     return result
 
 
@@ -127,6 +133,8 @@ def main() -> int:
     parser.add_argument("--speed", type=float, default=1200.0,
                         help="simulated seconds per real second (1200: 20 bars/s)")
     parser.add_argument("--clients", type=int, default=100)
+    parser.add_argument("--drain-ms", type=float, default=50.0,
+                        help="the web loop's drain interval (gnosis.dashboard.hub)")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--serve-clients", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--url", default="", help=argparse.SUPPRESS)
@@ -138,23 +146,26 @@ def main() -> int:
     modes = ("off", "server", "clients")
     runs: dict[str, list[dict[str, Any]]] = {mode: [] for mode in modes}
     for index in range(args.runs):
-        for mode in modes:
-            result = one_run(mode, args.bars, args.speed, args.clients)
+        for mode in modes if index % 2 == 0 else modes[::-1]:  # spread drift evenly
+            result = one_run(mode, args.bars, args.speed, args.clients, args.drain_ms)
             runs[mode].append(result)
             if not args.json:
                 print(f"run {index + 1}/{args.runs} {mode:<8} " + ", ".join(
                     f"{k} {v}" for k, v in result.items() if k != "mode"), flush=True)
     summary: dict[str, Any] = {"bars_per_run": args.bars, "speed": args.speed,
-                               "clients": args.clients, "runs": args.runs}
+                               "client_count": args.clients, "runs": args.runs,
+                               "drain_ms": args.drain_ms}
     for mode in modes:
         summary[mode] = {
-            "median_us": round(statistics.median(r["median_us"] for r in runs[mode]), 1),
-            "p99_us": round(statistics.median(r["p99_us"] for r in runs[mode]), 1),
+            key: round(statistics.median(r[key] for r in runs[mode]), 1)
+            for key in ("median_us", "p99_us", "cpu_median_us")
         }
     base = summary["off"]
     for mode in ("server", "clients"):
         summary[mode]["median_ratio"] = round(summary[mode]["median_us"] / base["median_us"], 3)
         summary[mode]["p99_ratio"] = round(summary[mode]["p99_us"] / base["p99_us"], 3)
+        summary[mode]["cpu_ratio"] = round(summary[mode]["cpu_median_us"] / base["cpu_median_us"],
+                                           3)
     with_clients = runs["clients"]
     summary["clients"] = {
         **summary["clients"],
@@ -166,13 +177,16 @@ def main() -> int:
     if args.json:
         print(json.dumps(summary, sort_keys=True))
     else:
-        print("\nEngine.on_bar latency, median over runs (µs)")
+        print("\nEngine.on_bar latency, median over runs (µs; cpu = the core thread's own CPU "
+              "time per bar, blind to other processes)")
         for mode, name in (("off", "no dashboard"), ("server", "dashboard, 0 clients"),
                            ("clients", f"dashboard, {args.clients} clients")):
             row = summary[mode]
-            ratio = "" if mode == "off" else (f"  ratio median {row['median_ratio']:.3f}, "
-                                              f"p99 {row['p99_ratio']:.3f}")
-            print(f"  {name:<24} median {row['median_us']:8.1f}  p99 {row['p99_us']:8.1f}{ratio}")
+            ratio = "" if mode == "off" else (f"  ratios: median {row['median_ratio']:.3f}, "
+                                              f"p99 {row['p99_ratio']:.3f}, "
+                                              f"cpu {row['cpu_ratio']:.3f}")
+            print(f"  {name:<24} median {row['median_us']:7.1f}  p99 {row['p99_us']:7.1f}  "
+                  f"cpu {row['cpu_median_us']:7.1f}{ratio}")
         print(f"  every client received every message: "
               f"{summary['clients']['every_client_got_every_message']} "
               f"(messages per client: {summary['clients']['messages_per_client']})")

@@ -117,7 +117,8 @@ def one_run(mode: str, bars: int, speed: float, clients: int, drain_ms: float
             result["clients_complete"] = len(complete)
             result["messages_per_client"] = statistics.median(
                 r.get("received", 0) for r in reports)
-            result["dropped_clients"] = dashboard.handle.backend.broadcaster.dropped_clients
+            backend = dashboard.handle.backend
+            result["dropped_clients"] = backend.broadcaster.dropped_clients
         dashboard.close()
     ordered = sorted(latencies)
     result["median_us"] = ordered[len(ordered) // 2] / 1000

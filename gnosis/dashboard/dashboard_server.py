@@ -80,7 +80,8 @@ class StateFileSource:
             or int(loaded.get("seq", 0)) < int(previous.get("seq", 0)))
         self.state.load(loaded)
         self._snapshot = loaded
-        if not previous:
+        if not previous:  # a bot started publishing: clients reconnect and get it all
+            self.broadcaster.drop_all("a bot started publishing")
             return
         if restarted:  # another bot (or a restart): clients reconnect and get a fresh init
             self.broadcaster.drop_all("the bot restarted")

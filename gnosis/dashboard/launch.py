@@ -32,7 +32,8 @@ class AttachedDashboard:
 
     def close(self) -> None:
         if self.handle is not None:
-            self.publisher.remove_sink(self.handle.backend.broadcaster.publish)
+            if self.handle.backend is not None:
+                self.publisher.remove_sink(self.handle.backend.broadcaster.publish)
             self.handle.stop()
         if self.writer is not None:
             self.writer.close()

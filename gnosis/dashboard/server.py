@@ -68,7 +68,7 @@ class DashboardHandle:
     url: str
     host: str
     port: int
-    backend: Backend
+    backend: Backend | None
     server: uvicorn.Server
     thread: threading.Thread
 
@@ -96,10 +96,19 @@ def serve(backend: Backend, *, host: str = DEFAULT_HOST, port: int = DEFAULT_POR
           startup_timeout: float = 30.0) -> DashboardHandle:
     """Start uvicorn for ``backend`` in a daemon thread; return once it accepts connections."""
     check_bind(host, backend.token)
+    handle = serve_app(create_app(backend), host=host, port=port,
+                       startup_timeout=startup_timeout)
+    handle.backend = backend
+    return handle
+
+
+def serve_app(app: Any, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
+              startup_timeout: float = 30.0) -> DashboardHandle:
+    """Start uvicorn for an ASGI app in a daemon thread (the standalone app too, in tests)."""
     sock = _bind(host, port)
     port = sock.getsockname()[1]
     config = uvicorn.Config(
-        create_app(backend), log_level="warning", access_log=False, lifespan="on",
+        app, log_level="warning", access_log=False, lifespan="on",
         ws_per_message_deflate=False,  # compressing each message once per client costs CPU
         timeout_graceful_shutdown=3, ws_ping_interval=20.0, ws_ping_timeout=20.0,
     )
@@ -117,4 +126,4 @@ def serve(backend: Backend, *, host: str = DEFAULT_HOST, port: int = DEFAULT_POR
         sock.close()
         raise DashboardError(f"the dashboard server did not start on {host}:{port}")
     shown = f"[{host}]" if ":" in host else host
-    return DashboardHandle(f"http://{shown}:{port}", host, port, backend, server, thread)
+    return DashboardHandle(f"http://{shown}:{port}", host, port, None, server, thread)

@@ -105,7 +105,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     bot = LiveBot(system.engine, market, speed=SPEED, max_bars=LIVE_BARS,
                   warmup_bars=market.bars_in_sessions(1))
     dashboard = launch.attach(system.engine, bot, state_dir=state_dir, port=0, token=TOKEN,
-                              queue_size=64, send_timeout=2.0)
+                              queue_size=256, send_timeout=2.0)
     thread = threading.Thread(target=bot.run, name="test-bot", daemon=True)
     thread.start()
     assert dashboard.url is not None
@@ -129,7 +129,7 @@ def receive(ws: ClientConnection, timeout: float = 60) -> dict[str, Any]:
 def collect(live: Live, wanted: set[str], limit: int = 200_000) -> dict[str, dict[str, Any]]:
     """Read live messages until one of each wanted type arrived; return the first of each."""
     seen: dict[str, dict[str, Any]] = {}
-    with connect(live.ws_url, max_size=None) as ws:
+    with connect(live.ws_url, max_size=None, max_queue=None) as ws:
         init = receive(ws)
         assert init["type"] == "init"
         seen["init"] = init
@@ -220,9 +220,16 @@ def test_trades_are_paged_newest_first_and_filtered_by_symbol(live: Live) -> Non
     items = everything["items"]
     assert [t["exit_time"] for t in items] == sorted((t["exit_time"] for t in items),
                                                      reverse=True)
-    page = live.get("/api/trades", offset=1, limit=2).json()
-    assert page["offset"] == 1 and page["limit"] == 2 and len(page["items"]) == 2
-    assert page["items"][0]["exit_time"] <= items[0]["exit_time"]
+
+    def consistent_page() -> tuple[dict[str, Any], dict[str, Any]] | None:
+        """A page and the full list with no trade closing in between (the bot runs on)."""
+        whole = live.get("/api/trades", limit=500).json()
+        page = live.get("/api/trades", offset=1, limit=2).json()
+        return (whole, page) if page["total"] == whole["total"] else None
+
+    whole, page = wait_for(consistent_page, "two reads between trades")
+    assert page["offset"] == 1 and page["limit"] == 2
+    assert page["items"] == whole["items"][1:3]
     for symbol in ("SPY", "QQQ"):
         only = live.get("/api/trades", symbol=symbol.lower(), limit=500).json()
         assert only["symbol"] == symbol
@@ -260,7 +267,7 @@ def test_control_needs_the_token_and_reaches_the_engine(live: Live) -> None:
     wrong = live.post("/api/control/halt", token="not-the-token")
     assert wrong.status_code == 401 and wrong.headers["www-authenticate"] == "Bearer"
     assert live.bot.engine.trading_state.value != "halted"
-    with connect(live.ws_url, max_size=None) as ws:
+    with connect(live.ws_url, max_size=None, max_queue=None) as ws:
         assert receive(ws)["type"] == "init"
         accepted = live.post("/api/control/halt")
         assert accepted.status_code == 202 and accepted.json()["command"] == "halt"
@@ -288,7 +295,7 @@ def test_no_secret_is_ever_served(live: Live) -> None:
         "/api/regime", "/api/health", "/openapi.json", "/docs", "/static/app.js")]
     bodies.append(live.get("/api/bars", symbol="SPY").text)
     bodies.append(live.post("/api/control/halt", token="wrong").text)
-    with connect(live.ws_url, max_size=None) as ws:
+    with connect(live.ws_url, max_size=None, max_queue=None) as ws:
         bodies.extend(ws.recv(timeout=60) for _ in range(50))
     wait_for(lambda: (live.state_dir / "dashboard.json").exists(), "the state file")
     bodies.append((live.state_dir / "dashboard.json").read_text())
@@ -301,7 +308,7 @@ def test_a_client_that_stops_reading_is_dropped_and_the_bot_goes_on(live: Live) 
     dropped_before = live.get("/api/health").json()["dropped_clients"]
     stalled = _stalled_client(live.url)
     try:
-        with connect(live.ws_url, max_size=None) as healthy:
+        with connect(live.ws_url, max_size=None, max_queue=None) as healthy:
             assert receive(healthy)["type"] == "init"
             bars_then = live.bot.engine.stats.bars
             wait_for(lambda: live.get("/api/health").json()["dropped_clients"] > dropped_before,
@@ -349,7 +356,8 @@ def test_the_standalone_server_follows_the_state_file_read_only(live: Live) -> N
                                  headers={"Authorization": f"Bearer {TOKEN}"})
             assert refused.status_code == 409
             assert refused.json()["detail"] == "read-only: this dashboard is not attached to a bot"
-            with connect(url.replace("http", "ws") + "/ws", max_size=None) as ws:
+            ws_url = url.replace("http", "ws") + "/ws"
+            with connect(ws_url, max_size=None, max_queue=None) as ws:
                 first = receive(ws)
                 assert first["type"] == "init" and first["data"]["available"]
                 assert receive(ws)["type"] in MESSAGE_TYPES  # pushed as the file changes
@@ -364,6 +372,65 @@ def _uvicorn_url(server: subprocess.Popen[str]) -> str:
         if found:
             return found.group(1)
     raise AssertionError("uvicorn did not start")
+
+
+def test_a_standalone_server_without_a_bot_says_so_then_follows_one(tmp_path: Path) -> None:
+    from websockets.exceptions import ConnectionClosed
+
+    from gnosis.dashboard.dashboard_server import create_standalone_app
+    from gnosis.dashboard.publisher import DashboardPublisher, StateFileWriter
+    from gnosis.dashboard.server import serve_app
+
+    handle = serve_app(create_standalone_app(tmp_path, poll_interval=0.05), port=0)
+    url, ws_url = handle.url, handle.url.replace("http://", "ws://") + "/ws"
+    try:
+        state = httpx.get(url + "/api/state", timeout=10).json()
+        assert state["available"] is False
+        assert state["unavailable_reason"] == f"no bot is publishing in {tmp_path.resolve()}"
+        assert httpx.get(url + "/api/health", timeout=10).json()["status"] == "no_data"
+        assert httpx.post(url + "/api/control/flatten", timeout=10).status_code == 409
+        config = load_config(market={"symbols": ("SPY",)})
+        market = synthetic_market(config, bars=400)
+        bars = list(market.bars())
+        engine = build_system(config, market, market=market).engine
+        publisher = DashboardPublisher(engine)
+        writer = StateFileWriter(publisher.state, tmp_path, pump=publisher.pump)
+        with connect(ws_url, max_size=None) as ws:
+            assert receive(ws)["data"]["available"] is False
+            for bar in bars[:200]:
+                engine.on_bar(bar)
+            writer.write()
+            with pytest.raises(ConnectionClosed):  # a bot appeared: reconnect for all of it
+                receive(ws)
+        # max_queue=None: the client keeps reading what it does not consume, so its close
+        # handshake is not stuck behind unread messages
+        with connect(ws_url, max_size=None, max_queue=None) as ws:
+            init = receive(ws)
+            assert init["data"]["available"] is True
+            assert init["data"]["info"]["mode"] == "standalone"
+            for bar in bars[200:300]:
+                engine.on_bar(bar)
+            writer.write()
+            pushed = [receive(ws) for _ in range(100)]  # what changed, as messages
+            assert [m["data"]["time"] for m in pushed if m["type"] == "bar"][:3] == [
+                bar.ts_event // 10**9 for bar in bars[200:203]]
+        bars_served = httpx.get(url + "/api/bars", params={"symbol": "SPY"}, timeout=10).json()
+        assert len(bars_served["bars"]) == 300
+    finally:
+        handle.stop()
+
+
+def test_control_answers_503_when_the_bots_queue_is_full() -> None:
+    from gnosis.dashboard.server import bot_control
+
+    class FullBot:
+        def __init__(self) -> None:
+            import queue
+
+            self.queue: queue.Queue[object] = queue.Queue(maxsize=1)
+            self.queue.put(object())
+
+    assert bot_control(FullBot())("halt", "test") is False
 
 
 def test_a_public_bind_without_a_token_is_refused_by_the_cli(tmp_path: Path) -> None:

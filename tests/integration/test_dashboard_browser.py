@@ -219,3 +219,13 @@ def test_the_sma_strategy_says_what_it_does_not_have(bot_factory: Any, pages: An
                                                        timeout=WAIT_MS)
     shot(page, "dashboard-sma.png")
     assert page.errors == []  # type: ignore[attr-defined]
+
+    # without the chart library the chart panel says how to install it; the rest still works
+    bare = pages()
+    bare.route(re.compile(r".*/vendor/lightweight-charts\.mjs$"),
+               lambda route: route.fulfill(status=404, body="not installed"))
+    bare.goto(bot.url)
+    expect(bare.locator("#chart-missing")).to_be_visible(timeout=WAIT_MS)
+    expect(bare.locator("#chart-missing")).to_contain_text("npm ci")
+    expect(bare.locator("#connection")).to_have_attribute("data-state", "live", timeout=WAIT_MS)
+    expect(bare.locator("#trades tbody tr:not(.empty)").first).to_be_visible(timeout=WAIT_MS)

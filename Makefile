@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 
 .PHONY: help setup run backtest bench test test-fast lint typecheck bench-backtrader \
-	bench-dashboard chromium clean
+	bench-dashboard chromium golden mutation clean
 
 help:            ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -49,6 +49,15 @@ test-fast: $(STAMP)  ## unit tests only
 
 bench-dashboard: $(STAMP) $(NODE_STAMP)  ## per-bar latency with and without 100 WebSocket clients
 	$(BIN)/python benchmarks/bench_dashboard_fanout.py
+
+golden: $(STAMP)  ## regenerate the pinned golden numbers after an intended change (read the diff!)
+	REGENERATE_GOLDEN=1 $(BIN)/python -m pytest -q tests/acceptance/test_golden.py
+	git --no-pager diff --stat tests/acceptance/golden
+
+mutation: $(STAMP)  ## mutation testing of gnosis/trading (mutmut; slow: run it, then `mutmut results`)
+	rm -rf mutants
+	LIFECYCLE_EXAMPLES=25 $(BIN)/mutmut run --max-children 2
+	$(BIN)/mutmut export-cicd-stats 2>/dev/null || true
 
 lint: $(STAMP)   ## ruff
 	$(BIN)/ruff check gnosis tests benchmarks

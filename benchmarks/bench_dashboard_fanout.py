@@ -90,16 +90,8 @@ def one_run(mode: str, bars: int, speed: float, clients: int, drain_ms: float
     if mode != "off":
         dashboard = launch.attach(engine, bot, serve_web=True, port=0,
                                   drain_interval=drain_ms / 1000)
-        assert dashboard.url is not None
         if mode == "clients":
-            reader = subprocess.Popen(
-                [sys.executable, __file__, "--serve-clients", str(clients),
-                 "--url", dashboard.url.replace("http", "ws") + "/ws"],
-                stdout=subprocess.PIPE, text=True)
-            assert reader.stdout is not None
-            line = reader.stdout.readline().strip()
-            if line != "ready":
-                raise RuntimeError(f"the client process did not connect: {line!r}")
+            reader = _start_clients(dashboard.url or "", clients)
     began = time.perf_counter()
     bot.run()
     wall = time.perf_counter() - began
@@ -107,24 +99,38 @@ def one_run(mode: str, bars: int, speed: float, clients: int, drain_ms: float
     if dashboard is not None:
         dashboard.publisher.operator(END)
         if reader is not None:
-            out, _ = reader.communicate(timeout=300)
-            reports = json.loads(out.strip().splitlines()[-1])
-            last = dashboard.publisher.state.seq
-            complete = [r for r in reports
-                        if "error" not in r and r["gaps"] == 0 and r["last"] == last
-                        and r["received"] == r["last"] - r["first"] + 1]
-            result["clients"] = len(reports)
-            result["clients_complete"] = len(complete)
-            result["messages_per_client"] = statistics.median(
-                r.get("received", 0) for r in reports)
-            backend = dashboard.handle.backend
-            result["dropped_clients"] = backend.broadcaster.dropped_clients
+            result.update(_client_reports(reader, dashboard))
         dashboard.close()
     ordered = sorted(latencies)
     result["median_us"] = ordered[len(ordered) // 2] / 1000
     result["p99_us"] = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] / 1000
     result["cpu_median_us"] = sorted(cpu)[len(cpu) // 2] / 1000  # the core thread's own CPU
     return result
+
+
+def _start_clients(url: str, clients: int) -> subprocess.Popen[str]:
+    reader = subprocess.Popen(
+        [sys.executable, __file__, "--serve-clients", str(clients),
+         "--url", url.replace("http", "ws") + "/ws"], stdout=subprocess.PIPE, text=True)
+    assert reader.stdout is not None
+    line = reader.stdout.readline().strip()
+    if line != "ready":
+        raise RuntimeError(f"the client process did not connect: {line!r}")
+    return reader
+
+
+def _client_reports(reader: subprocess.Popen[str], dashboard: Any) -> dict[str, Any]:
+    """Did every client get every message, from its init's sequence number to the end?"""
+    out, _ = reader.communicate(timeout=300)
+    reports = json.loads(out.strip().splitlines()[-1])
+    dashboard.publisher.pump()
+    last = dashboard.publisher.state.seq
+    complete = [r for r in reports
+                if "error" not in r and r["gaps"] == 0 and r["last"] == last
+                and r["received"] == r["last"] - r["first"] + 1]
+    return {"clients": len(reports), "clients_complete": len(complete),
+            "messages_per_client": statistics.median(r.get("received", 0) for r in reports),
+            "dropped_clients": dashboard.handle.backend.broadcaster.dropped_clients}
 
 
 def main() -> int:

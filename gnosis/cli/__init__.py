@@ -1,4 +1,4 @@
-"""Command line: ``gnosis run | backtest | bench | resume``.
+"""Command line: ``gnosis run | backtest | bench | resume | sim-exchange``.
 
 Each command lives in its own module with ``add_parser(subparsers)`` and ``main(args) -> int``;
 this module only assembles them and turns the errors a person can act on into one line.
@@ -11,9 +11,11 @@ import importlib
 import logging
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from gnosis.cli.common import CommandError
 from gnosis.core.config import ConfigError
+from gnosis.trading.state import StateError
 
 # command name -> module under gnosis.cli (imported lazily: `gnosis run` never loads the rest)
 COMMANDS: dict[str, str] = {
@@ -21,13 +23,23 @@ COMMANDS: dict[str, str] = {
     "backtest": "backtest",
     "bench": "bench",
     "resume": "resume",
+    "halt": "resume",
+    "flatten": "resume",
+    "sim-exchange": "sim_exchange",
 }
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad argument is one line (and a pointer to --help), not the usage."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="gnosis", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    for module in COMMANDS.values():
+    parser = _Parser(prog="gnosis", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for module in dict.fromkeys(COMMANDS.values()):  # a module may add several commands
         importlib.import_module(f"gnosis.cli.{module}").add_parser(sub)
     return parser
 
@@ -38,7 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = importlib.import_module(f"gnosis.cli.{COMMANDS[args.command]}")
     try:
         return int(command.main(args))
-    except (ConfigError, CommandError) as exc:
+    except (ConfigError, CommandError, StateError) as exc:
         print(f"gnosis {args.command}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

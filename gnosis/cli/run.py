@@ -48,7 +48,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from gnosis.bootstrap import build_system, synthetic_market
+    from gnosis.bootstrap import build_system, run_identity, synthetic_market
     from gnosis.dashboard import launch
     from gnosis.trading.console import ConsoleReporter
     from gnosis.trading.live_bot import LiveBot
@@ -59,12 +59,10 @@ def main(args: argparse.Namespace) -> int:
         raise CommandError(str(exc)) from None
     config = config_from_args(args)
     state_dir = config.state_dir
-    if args.fresh and (state_dir / "state.db").exists():
-        for suffix in ("", "-wal", "-shm"):
-            (state_dir / f"state.db{suffix}").unlink(missing_ok=True)
     market = synthetic_market(config, history=True)
     warmup_bars = market.bars_in_sessions(config.market.warmup_days)
-    system = build_system(config, market, market=market, state_dir=state_dir)
+    system = build_system(config, market, market=market, state_dir=state_dir,
+                          identity=run_identity(config, "synthetic"), fresh=args.fresh)
     engine = system.engine
     if not args.quiet and not args.json:
         strategy = engine.strategy
@@ -85,6 +83,8 @@ def main(args: argparse.Namespace) -> int:
         dashboard = launch.attach(engine, bot, state_dir=state_dir, serve_web=args.dashboard,
                                   host=args.host, port=args.port, token=args.token)
     except launch.DashboardError as exc:
+        if system.store is not None:
+            system.store.close()
         raise CommandError(str(exc)) from None
     if dashboard.url:
         print(f"dashboard: {dashboard.url}", file=sys.stderr if args.json else sys.stdout,
@@ -93,6 +93,8 @@ def main(args: argparse.Namespace) -> int:
         summary = bot.run()
     finally:
         dashboard.close()
+        if system.store is not None:
+            system.store.close()
     summary["state_dir"] = str(state_dir)
     if args.json:
         print(dump_json(summary))

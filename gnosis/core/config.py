@@ -8,15 +8,29 @@ Alpaca credentials are secrets: they are never logged, printed or served.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
+from datetime import date
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
+
+ENV_PREFIX = "GNOSIS_"
+ENV_FILE = ".env"
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class RiskConfig(_Section):
@@ -69,22 +83,45 @@ class StrategyConfig(_Section):
 
 
 class MarketConfig(_Section):
-    symbols: tuple[str, ...] = ("SPY",)
+    symbols: tuple[str, ...] = Field(("SPY",), min_length=1)
     seed: int = 7
     start: str = "2024-01-02"
     days: int = Field(20, ge=1)
     warmup_days: int = Field(2, ge=0)  # history sessions `gnosis run` folds in before trading
 
+    @field_validator("symbols")
+    @classmethod
+    def _tickers(cls, symbols: tuple[str, ...]) -> tuple[str, ...]:
+        cleaned = tuple(s.strip().upper() for s in symbols)
+        for symbol in cleaned:
+            if not symbol or not symbol.replace(".", "").replace("/", "").isalnum():
+                raise ValueError(f"{symbol!r} is not a ticker symbol")
+        if len(set(cleaned)) != len(cleaned):
+            raise ValueError("a symbol is listed twice")
+        return cleaned
+
+    @field_validator("start")
+    @classmethod
+    def _iso_date(cls, start: str) -> str:
+        try:
+            date.fromisoformat(start)
+        except ValueError:
+            raise ValueError(f"{start!r} is not a date like 2024-01-02") from None
+        return start
+
 
 class GnosisConfig(BaseSettings):
     """The whole configuration tree."""
 
+    # ``extra="ignore"``: a shared .env may hold other programs' keys (DATABASE_URL, ...);
+    # unknown GNOSIS_* keys are caught by ``unknown_settings`` instead, so typos still stop us
     model_config = SettingsConfigDict(
-        env_prefix="GNOSIS_",
+        env_prefix=ENV_PREFIX,
         env_nested_delimiter="__",
-        env_file=".env",
-        extra="forbid",
+        env_file=ENV_FILE,
+        extra="ignore",
         frozen=True,
+        allow_inf_nan=False,
     )
 
     initial_cash: float = Field(100_000.0, gt=0)
@@ -105,10 +142,47 @@ class ConfigError(ValueError):
     """Configuration that cannot be used, with a message a person can act on."""
 
 
+def _settings_keys(environ: Mapping[str, str], env_file: Path) -> dict[str, str]:
+    """Every GNOSIS_* key set in the environment or the .env file (key -> where)."""
+    keys = {key: "environment" for key in environ if key.upper().startswith(ENV_PREFIX)}
+    if env_file.is_file():
+        from dotenv import dotenv_values
+
+        for key in dotenv_values(env_file):
+            if key.upper().startswith(ENV_PREFIX):
+                keys.setdefault(key, str(env_file))
+    return keys
+
+
+def unknown_settings(environ: Mapping[str, str] | None = None,
+                     env_file: Path = Path(ENV_FILE)) -> list[str]:
+    """GNOSIS_* keys that name no setting, e.g. ``GNOSIS_RISK__MAX_POSITION`` (a typo)."""
+    unknown = []
+    for key, where in _settings_keys(os.environ if environ is None else environ,
+                                     env_file).items():
+        model: Any = GnosisConfig
+        for part in key[len(ENV_PREFIX):].lower().split("__"):
+            fields = getattr(model, "model_fields", None)
+            if fields is None or part not in fields or part.startswith("alpaca_"):
+                unknown.append(f"{key} (in the {where})")
+                break
+            model = fields[part].annotation
+    return sorted(unknown)
+
+
 def load_config(**overrides: object) -> GnosisConfig:
     """Build the configuration, turning validation errors into one readable message."""
+    unknown = unknown_settings()
+    unknown += [f"{key} (an argument)" for key in overrides
+                if key not in GnosisConfig.model_fields]
+    if unknown:
+        raise ConfigError("unknown setting(s): " + ", ".join(unknown)
+                          + "; check the spelling (see gnosis/core/config.py for every key)")
     try:
         return GnosisConfig(**overrides)  # type: ignore[arg-type]
+    except SettingsError as exc:
+        raise ConfigError(f"invalid configuration: {exc}"
+                          f"{'; ' + str(exc.__cause__) if exc.__cause__ else ''}") from None
     except ValidationError as exc:
         lines = []
         for error in exc.errors():
@@ -116,5 +190,5 @@ def load_config(**overrides: object) -> GnosisConfig:
             message = error["msg"]
             if error["type"] == "extra_forbidden":
                 message = "unknown setting (check the spelling in arguments, GNOSIS_* env or .env)"
-            lines.append(f"  {where}: {message}")
-        raise ConfigError("invalid configuration:\n" + "\n".join(lines)) from None
+            lines.append(f"{where}: {message}")
+        raise ConfigError("invalid configuration: " + "; ".join(lines)) from None

@@ -116,8 +116,24 @@ def create_app(backend: Backend) -> FastAPI:
                   description="Live state of a Gnosis paper-trading bot (read-only, plus "
                               "token-protected halt / resume / flatten).", lifespan=lifespan)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    state = backend.state
+    _page_routes(app)
+    _read_routes(app, backend)
+    _market_routes(app, backend)
+    _control_routes(app, backend)
 
+    @app.websocket("/ws")
+    async def websocket(socket: WebSocket) -> None:
+        def init() -> dict[str, Any]:
+            payload = backend.payload()
+            return {"type": "init", "data": payload, "timestamp": iso(backend.wall.now_ns()),
+                    "seq": payload["seq"]}
+
+        await backend.broadcaster.serve(socket, init)
+
+    return app
+
+
+def _page_routes(app: FastAPI) -> None:
     @app.get("/", include_in_schema=False)
     async def index() -> FileResponse:
         return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
@@ -131,6 +147,10 @@ def create_app(backend: Backend) -> FastAPI:
                                 status_code=404)
         return FileResponse(path, media_type="text/javascript")
 
+
+def _read_routes(app: FastAPI, backend: Backend) -> None:
+    state = backend.state
+
     @app.get("/api/state", response_model=StateView)
     async def get_state() -> dict[str, Any]:
         return backend.payload()
@@ -139,6 +159,23 @@ def create_app(backend: Backend) -> FastAPI:
     async def get_positions() -> dict[str, Any]:
         backend.sync()
         return {"positions": state.snapshot()["positions"]}
+
+    @app.get("/api/health", response_model=HealthView)
+    async def get_health() -> dict[str, Any]:
+        backend.sync()
+        reason = backend.unavailable()
+        hub = backend.broadcaster
+        return {
+            "status": "ok" if reason is None else "no_data", "mode": backend.mode,
+            "read_only": backend.read_only, "seq": state.seq, "clients": len(hub.clients),
+            "dropped_clients": hub.dropped_clients, "messages": hub.messages,
+            "chart_library": find_chart_library() is not None,
+            "published_at": state.info.get("published_at"), "detail": reason,
+        }
+
+
+def _market_routes(app: FastAPI, backend: Backend) -> None:
+    state = backend.state
 
     @app.get("/api/trades", response_model=TradesPage)
     async def get_trades(
@@ -190,19 +227,8 @@ def create_app(backend: Backend) -> FastAPI:
             raise HTTPException(404, f"unknown symbol {symbol}")
         return {"symbol": symbol, "bars": bars}
 
-    @app.get("/api/health", response_model=HealthView)
-    async def get_health() -> dict[str, Any]:
-        backend.sync()
-        reason = backend.unavailable()
-        hub = backend.broadcaster
-        return {
-            "status": "ok" if reason is None else "no_data", "mode": backend.mode,
-            "read_only": backend.read_only, "seq": state.seq, "clients": len(hub.clients),
-            "dropped_clients": hub.dropped_clients, "messages": hub.messages,
-            "chart_library": find_chart_library() is not None,
-            "published_at": state.info.get("published_at"), "detail": reason,
-        }
 
+def _control_routes(app: FastAPI, backend: Backend) -> None:
     @app.post("/api/control/{command}", response_model=CommandAccepted, status_code=202,
               responses={401: {"description": "missing or wrong token"},
                          409: {"description": READ_ONLY},
@@ -226,17 +252,6 @@ def create_app(backend: Backend) -> FastAPI:
         if not backend.control(command, reason):
             raise HTTPException(503, "the bot's command queue is full; try again")
         if backend.operator is not None:
-            backend.operator(f"operator {command}: {reason}")
+            backend.operator(f"dashboard: {command} requested ({reason})")
         return {"command": command, "accepted": True,
                 "detail": "queued for the bot; it acts between bars"}
-
-    @app.websocket("/ws")
-    async def websocket(socket: WebSocket) -> None:
-        def init() -> dict[str, Any]:
-            payload = backend.payload()
-            return {"type": "init", "data": payload, "timestamp": iso(backend.wall.now_ns()),
-                    "seq": payload["seq"]}
-
-        await backend.broadcaster.serve(socket, init)
-
-    return app

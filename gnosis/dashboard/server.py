@@ -50,12 +50,12 @@ def check_bind(host: str, token: str | None) -> None:
 
 
 def bot_control(bot: Any) -> Any:
-    """Submit commands to a ``LiveBot``'s queue without ever blocking (False when full)."""
-    from gnosis.trading.live_bot import Command
+    """Submit commands through a ``LiveBot``'s command port (thread-safe, never blocking;
+    the core takes them before its next bar). False when the port refuses for lack of room."""
 
     def submit(name: str, reason: str) -> bool:
         try:
-            bot.queue.put_nowait(Command(name, reason))
+            bot.command(name, reason)
         except queue.Full:
             return False
         return True

@@ -32,15 +32,34 @@ class Strategy(Protocol):
 
 
 class Broker(Protocol):
-    """Executes orders. The simulated broker fills on the bar after submission."""
+    """Executes orders: ``SimBroker`` in simulation and dry runs, ``AlpacaBroker`` on a paper
+    account. Client order ids are ours and idempotent: submitting an id twice places one order.
+    A fill reports its own quantity and what is left of its order (``Fill.remaining``)."""
 
-    def submit(self, order: Order) -> None: ...
+    def submit(self, order: Order, active_from: int = 0) -> bool:
+        """Place an order (a bracket when it carries stop_loss/take_profit) that may execute
+        from bar ``active_from`` on; False when its client order id was seen before."""
+        ...
 
-    def cancel(self, client_order_id: str) -> bool: ...
+    def cancel(self, client_order_id: str) -> bool:
+        """Cancel what is left of an order; False when nothing of it was working."""
+        ...
 
-    def on_bar(self, bar: Bar) -> list[Fill]: ...
+    def cancel_children(self, parent_id: str) -> list[str]:
+        """Cancel the bracket legs of an entry; return the ids canceled."""
+        ...
 
-    def open_orders(self) -> list[Order]: ...
+    def on_bar(self, bar: Bar) -> list[Fill]:
+        """Fills this bar produced (a simulator) or that arrived since the last bar (a venue)."""
+        ...
+
+    def working(self, symbol: str | None = None) -> list[tuple[Order, float]]:
+        """Every working order with its unfilled quantity, bracket legs included."""
+        ...
+
+    def snapshot(self) -> Any: ...
+
+    def restore(self, state: Any) -> None: ...
 
 
 class EpisodicMemory(Protocol):

@@ -151,18 +151,6 @@ class OrderType(Enum):
     STOP = "stop"
 
 
-class OrderStatus(Enum):
-    NEW = "new"
-    PARTIALLY_FILLED = "partially_filled"
-    FILLED = "filled"
-    CANCELED = "canceled"
-    REJECTED = "rejected"
-
-    @property
-    def is_open(self) -> bool:
-        return self in (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED)
-
-
 class TradingState(Enum):
     """Engine trading state, as in mature engines: exits only when REDUCING, nothing when HALTED."""
 
@@ -264,7 +252,15 @@ class Order:
 
 @dataclass(frozen=True, slots=True)
 class Fill:
-    """One execution. ``quantity`` is this fill's quantity, never a cumulative one."""
+    """One execution. ``quantity`` is this fill's quantity, never a cumulative one.
+
+    Three prices tell where the money went: ``expected_price`` is what the decision saw (the
+    close of the bar it was made on), ``reference_price`` is what the market offered when the
+    order could execute (the fill bar's open for a market order, the level for a stop or a
+    limit), and ``price`` is what we got. Slippage is ``price`` against the reference (the
+    execution model's cost); the implementation shortfall is the reference against the
+    expectation (the market moving while the order waited).
+    """
 
     client_order_id: str
     symbol: str
@@ -276,6 +272,9 @@ class Fill:
     expected_price: float
     liquidity_note: str = ""
     reason: str = ""  # why the order existed: entry, stop_loss, take_profit, time_stop, ...
+    remaining: float = 0.0  # what is left of the order after this fill (0: the order is done)
+    reference_price: float | None = None  # None: the expected price (no separate reference)
+    execution_id: str = ""  # the venue's id of this execution: a fill reported twice is one
 
     def __post_init__(self) -> None:
         _check_positive("fill quantity", self.quantity)
@@ -283,11 +282,22 @@ class Fill:
         _check_finite("fee", self.fee)
         if self.fee < 0:
             raise InvalidValue(f"fee must be non-negative, got {self.fee}")
+        if not (0.0 <= self.remaining < _INF):
+            raise InvalidValue(f"remaining quantity must be >= 0, got {self.remaining}")
+
+    @property
+    def reference(self) -> float:
+        return self.expected_price if self.reference_price is None else self.reference_price
 
     @property
     def slippage_cost(self) -> float:
-        """Cash lost to slippage against the expected price (positive = worse than expected)."""
-        return (self.price - self.expected_price) * self.quantity * self.side.sign
+        """Cash lost to execution against the reference price (positive = worse)."""
+        return (self.price - self.reference) * self.quantity * self.side.sign
+
+    @property
+    def shortfall_cost(self) -> float:
+        """Cash lost to the market moving between the decision and the chance to execute."""
+        return (self.reference - self.expected_price) * self.quantity * self.side.sign
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,4 @@
-"""The trading core: one single-threaded consumer of bars and commands.
+"""The trading core: one single-threaded consumer of bars, fills and commands.
 
 Per bar of one symbol, in this order:
 1. the broker fills what was decided on earlier bars (next-bar fills, brackets, stops);
@@ -9,13 +9,23 @@ Per bar of one symbol, in this order:
    gate; an approved entry goes to the broker as a bracket order that can fill on bar t+1.
 Then the whole state is committed (when a store is attached) before the next bar.
 Everything the engine does is also published as an event.
+
+Order lifecycle, per symbol (checked after every bar by the tests' invariant checker):
+- at most one working entry and one working exit; the engine keeps a record of an order only
+  while the broker still works it (a filled or canceled order leaves no record behind);
+- the first fill that reduces a position (a stop, a target, an exit) cancels what is left of
+  its entry, and a position that closes leaves nothing working for its symbol;
+- every open position is protected by its bracket legs or by a working exit for all of it;
+- working entries count toward exposure and the position limit at their unfilled size;
+- entering REDUCING or HALTED cancels every working entry at once.
 """
 
 from __future__ import annotations
 
 import math
 import uuid
-from collections import Counter
+from collections import Counter, OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,11 +43,13 @@ from gnosis.model.events import (
     OrderSubmitted,
     PositionClosed,
     PositionOpened,
+    RegimeChanged,
     TradeRefused,
     TradingStateChanged,
 )
+from gnosis.model.intervals import bars_per_year
 from gnosis.model.memory import MemoryAdvice, Situation
-from gnosis.model.ports import EpisodicMemory, Strategy
+from gnosis.model.ports import Broker, EpisodicMemory, Strategy
 from gnosis.model.types import (
     Bar,
     Decision,
@@ -49,13 +61,25 @@ from gnosis.model.types import (
     TradingState,
     format_ns,
 )
-from gnosis.trading.position_manager import PositionManager
+from gnosis.trading.position_manager import Position, PositionManager
 from gnosis.trading.risk_manager import Approval, RiskManager, StateChange
-from gnosis.trading.sim_broker import SimBroker
-from gnosis.trading.state import StateStore
+from gnosis.trading.state import SNAPSHOT_SCHEMA, StateError, StateStore
 
-_MINUTES_PER_YEAR = 252 * 390
 _VOLATILITY_WINDOW = 60
+_EPSILON = 1e-9
+_REMEMBERED_EXECUTIONS = 10_000  # venue execution ids kept to drop a fill reported twice
+
+
+@dataclass(slots=True)
+class Ticket:
+    """An order the broker still works, and how much of it is left."""
+
+    order: Order
+    remaining: float
+
+    @property
+    def client_order_id(self) -> str:
+        return self.order.client_order_id
 
 
 @dataclass(slots=True)
@@ -72,7 +96,6 @@ class RunStats:
     votes: dict[str, Counter[str]] = field(default_factory=dict)
     refusals: Counter[str] = field(default_factory=Counter)
     decisions: Counter[int] = field(default_factory=Counter)
-    agent_errors: Counter[str] = field(default_factory=Counter)
     last_equity: float = 0.0
 
 
@@ -83,7 +106,7 @@ class Engine:
         self,
         config: GnosisConfig,
         strategy: Strategy,
-        broker: SimBroker,
+        broker: Broker,
         *,
         clock: ReplayClock | None = None,
         bus: EventBus | None = None,
@@ -105,18 +128,23 @@ class Engine:
             last_equity=config.initial_cash,
         )
         self.run_id = uuid.uuid4().hex[:8]
+        self.identity: dict[str, Any] = {}  # what run this state belongs to (market, symbols...)
         self.sequence = 0  # bars processed, across restarts: the feed resumes after it
         self._order_sequence = 0
         self._bar_index: dict[str, int] = {}
         self._last_ts: dict[str, int] = {}
+        self._last_bar: dict[str, Bar] = {}
+        self._regime: dict[str, str] = {}
         self.quarantined: Counter[str] = Counter()
         self._closes: dict[str, list] = {}  # symbol -> [ring of closes, next slot, count]
-        self._entries: dict[str, Order] = {}  # symbol -> entry order of the open/pending position
-        self._exits: dict[str, str] = {}  # symbol -> working exit order id
+        self._entry: dict[str, Ticket] = {}  # symbol -> its working entry order
+        self._exit: dict[str, Ticket] = {}  # symbol -> its working exit order
         self._situations: dict[str, Situation] = {}  # entry order id -> its situation (memory)
+        self._executions: OrderedDict[str, None] = OrderedDict()  # venue fills already booked
         self._journal_fills: list[Fill] = []
         self._journal_trades: list[Trade] = []
         self._journal_orders: list[Order] = []
+        self._journal_events: list[tuple[int, str, str]] = []
         self._max_bars_held = config.positions.max_bars_held
         self._brackets = config.risk.brackets
 
@@ -128,7 +156,15 @@ class Engine:
         loaded = self.store.load()
         if loaded is None:
             return False
-        self.sequence, snapshot = loaded
+        sequence, snapshot = loaded
+        stored = snapshot.get("identity") or {}
+        if self.identity and stored != self.identity:
+            raise StateError(
+                f"{self.store.directory} holds another run ({describe_run(stored)}); this one "
+                f"is {describe_run(self.identity)}. Use another --state-dir, or --fresh to "
+                "discard the stored run"
+            )
+        self.sequence = sequence
         self.restore(snapshot)
         self._publish(Notice(self.clock.now_ns(), self.clock.now_ns(),
                              f"resumed after bar #{self.sequence} (run {self.run_id})"))
@@ -136,15 +172,20 @@ class Engine:
 
     def snapshot(self) -> dict[str, Any]:
         return {
+            "schema": SNAPSHOT_SCHEMA,
+            "identity": self.identity,
             "run_id": self.run_id,
             "order_sequence": self._order_sequence,
             "bar_index": dict(self._bar_index),
             "last_ts": dict(self._last_ts),
+            "last_bar": dict(self._last_bar),
+            "regime": dict(self._regime),
             "quarantined": self.quarantined,
             "closes": self._closes,
-            "entries": dict(self._entries),
-            "exits": dict(self._exits),
+            "entry": dict(self._entry),
+            "exit": dict(self._exit),
             "situations": dict(self._situations),
+            "executions": list(self._executions),
             "stats": self.stats,
             "clock": self.clock.now_ns(),
             "positions": self.positions.snapshot(),
@@ -154,15 +195,19 @@ class Engine:
         }
 
     def restore(self, snapshot: dict[str, Any]) -> None:
+        self.identity = snapshot["identity"]
         self.run_id = snapshot["run_id"]
         self._order_sequence = snapshot["order_sequence"]
         self._bar_index = snapshot["bar_index"]
         self._last_ts = snapshot["last_ts"]
+        self._last_bar = snapshot["last_bar"]
+        self._regime = snapshot["regime"]
         self.quarantined = snapshot["quarantined"]
         self._closes = snapshot["closes"]
-        self._entries = snapshot["entries"]
-        self._exits = snapshot["exits"]
+        self._entry = snapshot["entry"]
+        self._exit = snapshot["exit"]
         self._situations = snapshot["situations"]
+        self._executions = OrderedDict.fromkeys(snapshot["executions"])
         self.stats = snapshot["stats"]
         self.clock.advance_to(snapshot["clock"])
         self.positions.restore(snapshot["positions"])
@@ -174,23 +219,15 @@ class Engine:
     def on_bar(self, bar: Bar) -> Decision | None:
         """Process one bar; a duplicate or out-of-order bar is quarantined (None)."""
         symbol = bar.symbol
-        last = self._last_ts.get(symbol)
-        if last is not None and bar.ts_event <= last:
-            reason = "duplicate" if bar.ts_event == last else "out_of_order"
-            self.quarantined[reason] += 1
-            self._publish(BarQuarantined(bar.ts_event, self.clock.now_ns(), symbol,
-                                         f"{reason} bar at {format_ns(bar.ts_event)}"))
+        if not self._admit(bar):
             return None
-        self._last_ts[symbol] = bar.ts_event
-        self.clock.advance_to(bar.ts_close)
-        index = self._bar_index.get(symbol, -1) + 1
-        self._bar_index[symbol] = index
-        self.sequence += 1
-        self._update_volatility(symbol, bar.close)
-
+        index = self._bar_index[symbol]
         fills = self.broker.on_bar(bar)
-        for fill in fills:
-            self._apply_fill(fill, index)
+        if fills:
+            for fill in fills:
+                if self._first_report(fill):
+                    self._on_fill(fill, index, bar)
+            self._ensure_protected(symbol, bar)  # once the whole batch is booked
 
         positions = self.positions
         positions.mark(bar)
@@ -203,7 +240,7 @@ class Engine:
         if (
             position is not None
             and index - position.opened_bar >= self._max_bars_held
-            and symbol not in self._exits
+            and symbol not in self._exit
         ):
             self._submit_exit(symbol, "time_stop", bar)
 
@@ -216,6 +253,24 @@ class Engine:
             self._commit(bar, equity)
         return decision
 
+    def _admit(self, bar: Bar) -> bool:
+        """Take a bar into the engine's clock and counters, or quarantine it (False)."""
+        symbol = bar.symbol
+        last = self._last_ts.get(symbol)
+        if last is not None and bar.ts_event <= last:
+            reason = "duplicate" if bar.ts_event == last else "out_of_order"
+            self.quarantined[reason] += 1
+            self._publish(BarQuarantined(bar.ts_event, self.clock.now_ns(), symbol,
+                                         f"{reason} bar at {format_ns(bar.ts_event)}"))
+            return False
+        self._last_ts[symbol] = bar.ts_event
+        self._last_bar[symbol] = bar
+        self.clock.advance_to(bar.ts_close)
+        self._bar_index[symbol] = self._bar_index.get(symbol, -1) + 1
+        self.sequence += 1
+        self._update_volatility(symbol, bar.close)
+        return True
+
     def warm_up(self, bar: Bar) -> None:
         """Fold a history bar into the strategy and volatility state without trading on it.
 
@@ -223,17 +278,8 @@ class Engine:
         first live bar already has a formed regime and a fitted HMM. Warm-up bars count in
         ``sequence`` (a restart resumes after them) but not in the run's statistics.
         """
-        symbol = bar.symbol
-        last = self._last_ts.get(symbol)
-        if last is not None and bar.ts_event <= last:
-            self.quarantined["duplicate" if bar.ts_event == last else "out_of_order"] += 1
-            return
-        self._last_ts[symbol] = bar.ts_event
-        self.clock.advance_to(bar.ts_close)
-        self._bar_index[symbol] = self._bar_index.get(symbol, -1) + 1
-        self.sequence += 1
-        self._update_volatility(symbol, bar.close)
-        self.strategy.on_bar(bar)
+        if self._admit(bar):
+            self.strategy.on_bar(bar)
 
     def commit_warm_up(self) -> None:
         """Persist the state after the warm-up, so a restart does not redo it."""
@@ -262,25 +308,26 @@ class Engine:
         returns = [math.log(b / a) for a, b in zip(ordered, ordered[1:])]
         mean = sum(returns) / len(returns)
         variance = sum((r - mean) ** 2 for r in returns) / len(returns)
-        return math.sqrt(variance * _MINUTES_PER_YEAR * 60 / interval_s)
+        return math.sqrt(variance * bars_per_year(interval_s))
 
+    # -- decisions → orders -----------------------------------------------------------------------
     def _act(self, decision: Decision, bar: Bar) -> tuple[float, str]:
         symbol = bar.symbol
         position = self.positions.positions.get(symbol)
         if position is not None:
             if (position.quantity > 0) == (decision.signal > 0):
                 return 0.0, "already positioned this way"
-            if symbol in self._exits:
+            if symbol in self._exit:
                 return 0.0, "exit already working"
             exit_order = self._submit_exit(symbol, "signal_reversal", bar)
             return exit_order.quantity * exit_order.side.sign, "exit on reversal"
-        if symbol in self._entries:
+        if symbol in self._entry:
             return 0.0, "entry order still working"
-        pending_notional = sum(
-            o.quantity * (o.expected_price or 0.0)
-            for s, o in self._entries.items()
-            if s not in self.positions.positions
-        )
+        return self._enter(decision, bar)
+
+    def _enter(self, decision: Decision, bar: Bar) -> tuple[float, str]:
+        """Size a new entry through memory and the risk gate; send it as a bracket."""
+        symbol = bar.symbol
         confidence, size_scale, situation = decision.confidence, 1.0, None
         if self.memory is not None and self.risk.state is TradingState.ACTIVE:
             situation = self._situation(decision, bar)
@@ -293,9 +340,9 @@ class Engine:
             price=bar.close,
             volatility=self.volatility(symbol, bar.interval_s),
             equity=self.positions.equity,
-            gross_exposure=self.positions.gross_exposure + pending_notional,
+            gross_exposure=self.positions.gross_exposure + self.working_entry_exposure(),
             open_positions=len(self.positions.positions) + sum(
-                1 for s in self._entries if s not in self.positions.positions
+                1 for s in self._entry if s not in self.positions.positions
             ),
         )
         if not isinstance(answer, Approval):
@@ -316,11 +363,283 @@ class Engine:
             stop_loss=answer.stop_price if self._brackets else None,
             take_profit=answer.target_price if self._brackets else None,
         )
-        self._entries[symbol] = order
+        self._entry[symbol] = Ticket(order, order.quantity)
         if situation is not None:
             self._situations[order.client_order_id] = situation
         self._submit(order, bar)
         return order.quantity * decision.signal, answer.reasoning
+
+    def entry_ticket(self, symbol: str) -> Ticket | None:
+        """The symbol's working entry order, if any."""
+        return self._entry.get(symbol)
+
+    def exit_ticket(self, symbol: str) -> Ticket | None:
+        """The symbol's working exit order, if any."""
+        return self._exit.get(symbol)
+
+    def working_entry_exposure(self) -> float:
+        """Notional of the unfilled remainder of every working entry."""
+        return sum(t.remaining * (t.order.expected_price or 0.0) for t in self._entry.values())
+
+    def _next_order_id(self, symbol: str) -> str:
+        self._order_sequence += 1
+        return f"gn-{self.run_id}-{self._order_sequence:07d}-{symbol}"
+
+    def _submit(self, order: Order, bar: Bar) -> None:
+        # orders decided on this bar may fill from the next bar of the symbol on
+        self.broker.submit(order, active_from=bar.ts_event + 1)
+        if self.store is not None:
+            self._journal_orders.append(order)
+        if self.bus.wants(OrderSubmitted):
+            self._publish(OrderSubmitted(bar.ts_event, self.clock.now_ns(), order))
+
+    def _submit_exit(self, symbol: str, reason: str, bar: Bar) -> Order:
+        """Exit the whole position at the next bar: its entry's remainder and its bracket go
+        first, so nothing else can trade the symbol while the exit works."""
+        position = self.positions.positions[symbol]
+        self._cancel_entry(symbol, reason, bar.ts_event)
+        self._cancel_bracket(position.entry_order_id, reason, bar.ts_event)
+        order = Order(
+            client_order_id=self._next_order_id(symbol),
+            symbol=symbol,
+            side=Side.SELL if position.quantity > 0 else Side.BUY,
+            quantity=abs(position.quantity),
+            order_type=OrderType.MARKET,
+            ts_created=bar.ts_close,
+            reason=reason,
+            expected_price=bar.close,
+        )
+        self._exit[symbol] = Ticket(order, order.quantity)
+        self._submit(order, bar)
+        return order
+
+    # -- cancels --------------------------------------------------------------------------------
+    def _cancel(self, client_order_id: str, reason: str, ts: int) -> bool:
+        if not self.broker.cancel(client_order_id):
+            return False
+        self._canceled(client_order_id, reason, ts)
+        return True
+
+    def _canceled(self, client_order_id: str, reason: str, ts: int) -> None:
+        self._journal_events.append((ts, "order_canceled", f"{client_order_id}: {reason}"))
+        self._publish(OrderCanceled(ts, self.clock.now_ns(), client_order_id, reason))
+
+    def _cancel_entry(self, symbol: str, reason: str, ts: int) -> None:
+        ticket = self._entry.pop(symbol, None)
+        if ticket is not None:
+            self._cancel(ticket.client_order_id, reason, ts)
+            if symbol not in self.positions.positions:  # it never filled: no episode
+                self._situations.pop(ticket.client_order_id, None)
+
+    def _cancel_exit(self, symbol: str, reason: str, ts: int) -> None:
+        ticket = self._exit.pop(symbol, None)
+        if ticket is not None:
+            self._cancel(ticket.client_order_id, reason, ts)
+
+    def _cancel_bracket(self, entry_order_id: str, reason: str, ts: int) -> None:
+        for cid in self.broker.cancel_children(entry_order_id):
+            self._canceled(cid, reason, ts)
+
+    def cancel_working_entries(self, reason: str, ts: int) -> None:
+        for symbol in list(self._entry):
+            self._cancel_entry(symbol, reason, ts)
+
+    # -- a live venue: fills and order endings between bars ---------------------------------------
+    def on_broker_fills(self, fills: Sequence[Fill]) -> None:
+        """Book fills a venue reported between bars (Alpaca's trade updates), then commit.
+
+        A fill whose execution id was booked before (a stream replayed after a reconnect, a
+        reconciliation that found it again) is dropped. Protection is checked per symbol once
+        the batch is booked.
+        """
+        touched: list[str] = []
+        for fill in fills:
+            if not self._first_report(fill):
+                continue
+            bar = self._last_bar.get(fill.symbol)
+            if bar is None:
+                self.note(f"fill for {fill.symbol} before any bar of it: booked, unchecked")
+                self.positions.on_fill(fill, bar_index=0, reason=fill.reason)
+                continue
+            self._on_fill(fill, self._bar_index.get(fill.symbol, 0), bar)
+            if fill.symbol not in touched:
+                touched.append(fill.symbol)
+        for symbol in touched:
+            self._ensure_protected(symbol, self._last_bar[symbol])
+        self.commit_now()
+
+    def _first_report(self, fill: Fill) -> bool:
+        execution = fill.execution_id
+        if not execution:
+            return True
+        if execution in self._executions:
+            return False
+        self._executions[execution] = None
+        if len(self._executions) > _REMEMBERED_EXECUTIONS:
+            self._executions.popitem(last=False)
+        return True
+
+    def on_order_ended(self, client_order_id: str, status: str, reason: str) -> None:
+        """The venue ended an order we did not cancel ourselves (expired, rejected, canceled
+        by the venue): drop its record, and re-protect what it was protecting."""
+        now = self.clock.now_ns()
+        for book in (self._entry, self._exit):
+            for symbol, ticket in list(book.items()):
+                if ticket.client_order_id != client_order_id:
+                    continue
+                del book[symbol]
+                if book is self._entry and symbol not in self.positions.positions:
+                    self._situations.pop(client_order_id, None)
+                self._canceled(client_order_id, f"{status} by the broker: {reason}", now)
+        for symbol in list(self.positions.positions):
+            bar = self._last_bar.get(symbol)
+            if bar is not None:
+                self._ensure_protected(symbol, bar)
+        self.commit_now()
+
+    def adopt_position(self, symbol: str, quantity: float, average_price: float,
+                       reason: str) -> None:
+        """Make the book hold what the venue says it holds (reconciliation after a restart
+        or a reconnect). Cash moves by the difference at the average price, so equity does
+        not jump; the difference is journaled and published, never ignored."""
+        held = self.positions.positions.get(symbol)
+        before = held.quantity if held is not None else 0.0
+        if abs(before - quantity) <= _EPSILON:
+            return
+        self.positions.adopt(symbol, quantity, average_price,
+                             opened_bar=self._bar_index.get(symbol, 0),
+                             ts=self.clock.now_ns())
+        self.note(f"reconciled {symbol}: the book held {before:g}, the broker holds "
+                  f"{quantity:g} @ {average_price:.2f} ({reason})", symbol=symbol,
+                  book=before, broker=quantity)
+        bar = self._last_bar.get(symbol)
+        if bar is not None:
+            self._ensure_protected(symbol, bar)
+
+    # -- fills ----------------------------------------------------------------------------------
+    def _on_fill(self, fill: Fill, index: int, bar: Bar) -> None:
+        """Book one fill: the position, the order records, then the lifecycle rules."""
+        symbol = fill.symbol
+        entry = self._entry.get(symbol)
+        is_entry = entry is not None and entry.client_order_id == fill.client_order_id
+        opened, trade = self.positions.on_fill(
+            fill,
+            bar_index=index,
+            reason=fill.reason,
+            stop_price=entry.order.stop_loss if is_entry and entry else None,
+            target_price=entry.order.take_profit if is_entry and entry else None,
+        )
+        self._settle_ticket(symbol, fill)
+        if self.store is not None:
+            self._journal_fills.append(fill)
+        now = self.clock.now_ns()
+        self._publish(OrderFilled(fill.ts_event, now, fill))
+        if opened is not None:
+            self._remember_open(fill, entry.order if is_entry and entry else None)
+            self._publish(PositionOpened(fill.ts_event, now, symbol, opened.quantity, fill.price,
+                                         opened.stop_price or 0.0, opened.target_price or 0.0))
+        if not is_entry:  # the trade is closing: what is left of its entry must not fill now
+            self._cancel_entry(symbol, f"{fill.reason} fill closes the trade", bar.ts_event)
+        if trade is not None:
+            self._close_out(symbol, trade, bar.ts_event)
+            if self.store is not None:
+                self._journal_trades.append(trade)
+            self._remember_close(trade)
+            self._publish(PositionClosed(fill.ts_event, now, trade))
+
+    def _settle_ticket(self, symbol: str, fill: Fill) -> None:
+        """Keep a record only while its order works: drop it with the order's last share."""
+        for book in (self._entry, self._exit):
+            ticket = book.get(symbol)
+            if ticket is not None and ticket.client_order_id == fill.client_order_id:
+                ticket.remaining = fill.remaining
+                if fill.remaining <= _EPSILON:
+                    del book[symbol]
+
+    def _close_out(self, symbol: str, trade: Trade, ts: int) -> None:
+        """A closed position leaves nothing working for its symbol."""
+        reason = f"trade closed ({trade.exit_reason})"
+        self._cancel_entry(symbol, reason, ts)
+        self._cancel_exit(symbol, reason, ts)
+        self._cancel_bracket(trade.entry_order_id, reason, ts)
+
+    def _ensure_protected(self, symbol: str, bar: Bar) -> None:
+        """An open position is covered by a working exit for all of it, or by a stop leg for
+        all of it; otherwise it is exited now (a broker that fills out of the usual order —
+        a live venue racing a cancel — must not leave shares unprotected)."""
+        position = self.positions.positions.get(symbol)
+        if position is None or not self._brackets:
+            return
+        size = abs(position.quantity)
+        ticket = self._exit.get(symbol)
+        if ticket is not None:
+            if ticket.remaining + _EPSILON >= size:
+                return
+            self._cancel_exit(symbol, "exit smaller than the position", bar.ts_event)
+            self._submit_exit(symbol, ticket.order.reason, bar)
+            return
+        if self.stop_cover(symbol, position) + _EPSILON < size:
+            self._submit_exit(symbol, "unprotected", bar)
+
+    def stop_cover(self, symbol: str, position: Position) -> float:
+        """Shares of the position that working stop orders would close."""
+        closing = Side.SELL if position.quantity > 0 else Side.BUY
+        return sum(remaining for order, remaining in self.broker.working(symbol)
+                   if order.side is closing and order.order_type is OrderType.STOP)
+
+    # -- risk state -----------------------------------------------------------------------------
+    def _on_state_change(self, change: StateChange, bar: Bar) -> None:
+        self._announce(change, bar.ts_event)
+        if change.current is not TradingState.ACTIVE:
+            self.cancel_working_entries(f"trading {change.current.value}", bar.ts_event)
+        if change.flatten:
+            self.flatten(bar, "circuit_breaker")
+
+    def _announce(self, change: StateChange, ts: int) -> None:
+        self._journal_events.append(
+            (ts, "trading_state", f"{change.previous.value} -> {change.current.value}: "
+                                  f"{change.reason}"))
+        self._publish(TradingStateChanged(ts, self.clock.now_ns(), change.previous,
+                                          change.current, change.reason))
+
+    # -- operator commands ------------------------------------------------------------------------
+    def flatten(self, bar: Bar | None, reason: str) -> None:
+        """Cancel every working entry and exit every position at its symbol's next bar."""
+        ts = self.clock.now_ns() if bar is None else bar.ts_event
+        self.cancel_working_entries(reason, ts)
+        for symbol in list(self.positions.positions):
+            last = self._last_bar.get(symbol)
+            if symbol not in self._exit and last is not None:
+                self._submit_exit(symbol, reason, last)
+
+    def halt(self, reason: str = "halted by operator", *, flatten: bool = False) -> None:
+        change = self.risk.halt(reason)
+        if change is not None:
+            now = self.clock.now_ns()
+            self._announce(change, now)
+            self.cancel_working_entries(f"trading {change.current.value}", now)
+        if flatten:
+            self.flatten(None, "operator_halt")
+
+    def resume(self, reason: str = "resumed by operator") -> None:
+        change = self.risk.resume(reason)
+        if change is not None:
+            self._announce(change, self.clock.now_ns())
+
+    def note(self, message: str, **details: Any) -> None:
+        """Journal and publish something a person should see (operator commands, restarts)."""
+        now = self.clock.now_ns()
+        self._journal_events.append((now, "notice", message))
+        self._publish(Notice(now, now, message, dict(details)))
+
+    def commit_now(self) -> None:
+        """Persist state between bars (after an operator command)."""
+        if self.store is not None:
+            self._commit(None, self.positions.equity)
+
+    @property
+    def trading_state(self) -> TradingState:
+        return self.risk.state
 
     # -- episodic memory: consulted on candidate entries, told about opens and closes ---------
     def _situation(self, decision: Decision, bar: Bar) -> Situation:
@@ -365,108 +684,8 @@ class Engine:
     def _memory_failed(self, what: str, exc: Exception) -> None:
         """Trade on without memory; say so once."""
         self.memory = None
-        now = self.clock.now_ns()
-        self._publish(Notice(now, now, f"episodic memory failed to {what} "
-                                       f"({type(exc).__name__}: {exc}); trading on without it",
-                             {"component": "memory"}))
-
-    def _next_order_id(self, symbol: str) -> str:
-        self._order_sequence += 1
-        return f"gn-{self.run_id}-{self._order_sequence:07d}-{symbol}"
-
-    def _submit(self, order: Order, bar: Bar) -> None:
-        # orders decided on this bar may fill from the next bar of the symbol on
-        self.broker.submit(order, active_from=bar.ts_event + 1)
-        if self.store is not None:
-            self._journal_orders.append(order)
-        if self.bus.wants(OrderSubmitted):
-            self._publish(OrderSubmitted(bar.ts_event, self.clock.now_ns(), order))
-
-    def _submit_exit(self, symbol: str, reason: str, bar: Bar) -> Order:
-        position = self.positions.positions[symbol]
-        entry = self._entries.get(symbol)
-        if entry is not None:
-            for cid in self.broker.cancel_children(entry.client_order_id):
-                self._publish(OrderCanceled(bar.ts_event, self.clock.now_ns(), cid, reason))
-            if self.broker.cancel(entry.client_order_id):  # an entry still partly working
-                self._publish(OrderCanceled(bar.ts_event, self.clock.now_ns(),
-                                            entry.client_order_id, reason))
-        order = Order(
-            client_order_id=self._next_order_id(symbol),
-            symbol=symbol,
-            side=Side.SELL if position.quantity > 0 else Side.BUY,
-            quantity=abs(position.quantity),
-            order_type=OrderType.MARKET,
-            ts_created=bar.ts_close,
-            reason=reason,
-            expected_price=bar.close,
-        )
-        self._exits[symbol] = order.client_order_id
-        self._submit(order, bar)
-        return order
-
-    def _apply_fill(self, fill: Fill, index: int) -> None:
-        symbol = fill.symbol
-        entry = self._entries.get(symbol)
-        opened, trade = self.positions.on_fill(
-            fill,
-            bar_index=index,
-            reason=fill.reason,
-            stop_price=entry.stop_loss if entry else None,
-            target_price=entry.take_profit if entry else None,
-        )
-        if self.store is not None:
-            self._journal_fills.append(fill)
-        now = self.clock.now_ns()
-        self._publish(OrderFilled(fill.ts_event, now, fill))
-        if opened is not None:
-            self._remember_open(fill, entry)
-            self._publish(PositionOpened(fill.ts_event, now, symbol, opened.quantity, fill.price,
-                                         opened.stop_price or 0.0, opened.target_price or 0.0))
-        if trade is not None:
-            self._entries.pop(symbol, None)
-            exit_id = self._exits.pop(symbol, None)
-            if exit_id is not None:
-                self.broker.cancel(exit_id)
-            if entry is not None:
-                self.broker.cancel_children(entry.client_order_id)
-            if self.store is not None:
-                self._journal_trades.append(trade)
-            self._remember_close(trade)
-            self._publish(PositionClosed(fill.ts_event, now, trade))
-
-    def _on_state_change(self, change: StateChange, bar: Bar) -> None:
-        self._publish(TradingStateChanged(bar.ts_event, self.clock.now_ns(), change.previous,
-                                          change.current, change.reason))
-        if change.flatten:
-            self.flatten(bar, "circuit_breaker")
-
-    # -- operator commands ------------------------------------------------------------------------
-    def flatten(self, bar: Bar, reason: str) -> None:
-        """Cancel every working entry and exit every position at the next bar."""
-        for symbol, entry in list(self._entries.items()):
-            if symbol not in self.positions.positions:
-                self.broker.cancel(entry.client_order_id)
-                del self._entries[symbol]
-        for symbol in list(self.positions.positions):
-            if symbol not in self._exits:
-                self._submit_exit(symbol, reason, bar)
-
-    def halt(self, reason: str = "halted by operator") -> None:
-        change = self.risk.halt(reason)
-        if change is not None:
-            now = self.clock.now_ns()
-            self._publish(TradingStateChanged(now, now, change.previous, change.current, reason))
-
-    def resume(self, reason: str = "resumed by operator") -> None:
-        change = self.risk.resume(reason)
-        if change is not None:
-            now = self.clock.now_ns()
-            self._publish(TradingStateChanged(now, now, change.previous, change.current, reason))
-
-    @property
-    def trading_state(self) -> TradingState:
-        return self.risk.state
+        self.note(f"episodic memory failed to {what} ({type(exc).__name__}: {exc}); "
+                  "trading on without it", component="memory")
 
     # -- bookkeeping -----------------------------------------------------------------------------
     def _record(self, bar: Bar, decision: Decision, equity: float, quantity: float,
@@ -488,13 +707,9 @@ class Engine:
         stats.decisions[decision.signal] += 1
         if decision.regime is not None:
             stats.regime_counts[decision.regime] += 1
-        if decision.votes:
-            votes = stats.votes
-            for vote in decision.votes:
-                tally = votes.get(vote.agent)
-                if tally is None:
-                    tally = votes[vote.agent] = Counter()
-                tally["abstain" if vote.abstained else str(vote.signal)] += 1
+            self._track_regime(bar, decision)
+        if decision.votes or decision.inactive:
+            self._tally_votes(decision)
         bus = self.bus
         if bus.wants(DecisionMade):
             bus.publish(DecisionMade(bar.ts_event, self.clock.now_ns(), decision, bar.close,
@@ -502,7 +717,30 @@ class Engine:
         if bus.wants(BarProcessed):
             bus.publish(BarProcessed(bar.ts_event, self.clock.now_ns(), bar, equity))
 
-    def _commit(self, bar: Bar, equity: float) -> None:
+    def _tally_votes(self, decision: Decision) -> None:
+        votes = self.stats.votes
+        for vote in decision.votes:
+            tally = votes.get(vote.agent)
+            if tally is None:
+                tally = votes[vote.agent] = Counter()
+            tally["abstain" if vote.abstained else str(vote.signal)] += 1
+        for agent, _why in decision.inactive:
+            tally = votes.get(agent)
+            if tally is None:
+                tally = votes[agent] = Counter()
+            tally["off"] += 1
+
+    def _track_regime(self, bar: Bar, decision: Decision) -> None:
+        regime = decision.regime
+        previous = self._regime.get(bar.symbol)
+        if regime == previous or regime is None:
+            return
+        self._regime[bar.symbol] = regime
+        if previous is not None and self.bus.wants(RegimeChanged):
+            self._publish(RegimeChanged(bar.ts_event, self.clock.now_ns(), bar.symbol,
+                                        previous, regime, decision.regime_confidence or 0.0))
+
+    def _commit(self, bar: Bar | None, equity: float) -> None:
         assert self.store is not None
         self.store.commit(
             self.sequence,
@@ -510,11 +748,13 @@ class Engine:
             fills=self._journal_fills,
             trades=self._journal_trades,
             orders=self._journal_orders,
-            equity=(bar.ts_event, equity),
+            events=self._journal_events,
+            equity=None if bar is None else (bar.ts_event, equity),
         )
         self._journal_fills.clear()
         self._journal_trades.clear()
         self._journal_orders.clear()
+        self._journal_events.clear()
 
     def _publish(self, event: Any) -> None:
         self.bus.publish(event)
@@ -526,39 +766,54 @@ class Engine:
         initial = self.config.initial_cash
         # the running day counts as a day: its return so far completes the series
         daily = [*stats.daily_returns, stats.last_equity / stats.day_close_equity - 1.0]
-        result = {
+        agent_errors = getattr(self.strategy, "agent_errors", None)
+        return {
             "bars": stats.bars,
             "trades": pm.trade_count,
+            "fills": pm.fill_count,
             "final_equity": round(pm.equity, 2),
             "total_return": round(pm.equity / initial - 1.0, 6),
             "max_drawdown": round(stats.max_drawdown, 6),
-            "sharpe": _sharpe(daily),
+            "sharpe": sharpe(daily),
             "win_rate": round(pm.win_count / pm.trade_count, 4) if pm.trade_count else 0.0,
             "fees": round(pm.total_fees, 2),
             "slippage": round(pm.total_slippage, 2),
+            "shortfall": round(pm.total_shortfall, 2),
             "realized_pnl": round(pm.realized_pnl, 2),
             "open_positions": len(pm.positions),
+            "working_orders": len(self.broker.working()),
             "trading_state": self.risk.state.value,
             "quarantined_bars": dict(self.quarantined),
             "decisions": {str(k): v for k, v in sorted(stats.decisions.items())},
-            "refusals": dict(stats.refusals.most_common()),
+            "refusals": dict(sorted(stats.refusals.items())),
             "regime_counts": dict(sorted(stats.regime_counts.items())),
             "votes": {
-                agent: {key: tally.get(key, 0) for key in ("-1", "0", "1", "abstain")}
+                agent: {key: tally.get(key, 0) for key in ("-1", "0", "1", "abstain", "off")}
                 for agent, tally in sorted(stats.votes.items())
             },
+            "agent_errors": dict(sorted(agent_errors.items())) if agent_errors else {},
         }
-        return result
+
+
+def describe_run(identity: dict[str, Any]) -> str:
+    if not identity:
+        return "unknown"
+    return ", ".join(f"{key} {value}" for key, value in sorted(identity.items()))
 
 
 MIN_SHARPE_DAYS = 5
+TRADING_DAYS_PER_YEAR = 252
 
 
-def _sharpe(daily_returns: list[float]) -> float | None:
-    """Annualized Sharpe of daily returns (risk-free 0); None below ``MIN_SHARPE_DAYS`` days,
-    where an annualized figure would be noise presented as a statistic."""
-    if len(daily_returns) < MIN_SHARPE_DAYS:
+def sharpe(daily_returns: list[float]) -> float | None:
+    """Annualized Sharpe of daily returns (risk-free 0, sample standard deviation); None below
+    ``MIN_SHARPE_DAYS`` days, where an annualized figure would be noise presented as a
+    statistic."""
+    count = len(daily_returns)
+    if count < MIN_SHARPE_DAYS:
         return None
-    mean = sum(daily_returns) / len(daily_returns)
-    variance = sum((r - mean) ** 2 for r in daily_returns) / (len(daily_returns) - 1)
-    return round(mean / math.sqrt(variance) * math.sqrt(252), 4) if variance > 0 else 0.0
+    mean = sum(daily_returns) / count
+    variance = sum((r - mean) ** 2 for r in daily_returns) / (count - 1)
+    if variance <= 0:
+        return 0.0
+    return round(mean / math.sqrt(variance) * math.sqrt(TRADING_DAYS_PER_YEAR), 4)

@@ -17,8 +17,25 @@ from typing import Any
 from gnosis.core.clock import LiveClock
 from gnosis.model.events import Notice
 from gnosis.model.ports import MarketFeed
-from gnosis.model.types import Bar, InvalidValue, format_ns
+from gnosis.model.types import Bar, Fill, InvalidValue, format_ns
 from gnosis.trading.engine import Engine
+from gnosis.trading.inbox import Inbox, InboxMessage
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerFills:
+    """Fills a venue reported (from its stream thread), for the core to book."""
+
+    fills: tuple[Fill, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class OrderEnded:
+    """The venue ended one of our orders on its own (expired, rejected, canceled)."""
+
+    client_order_id: str
+    status: str
+    reason: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,9 +44,12 @@ class Command:
 
     name: str
     reason: str = ""
+    message: InboxMessage | None = None  # set when the command came through the inbox
 
 
 _END = object()
+COMMANDS = ("halt", "resume", "flatten", "stop")
+_POLL_S = 0.1  # how long the core waits for a bar before it looks at commands and Ctrl-C
 
 
 class LiveBot:
@@ -54,17 +74,35 @@ class LiveBot:
         self.warmup_bars = max(0, warmup_bars)
         self.wall = wall or LiveClock()
         self.queue: queue.Queue[Any] = queue.Queue(maxsize=10_000)
+        # commands and venue events jump the bar queue: the core takes them before its next bar
+        self._commands: queue.SimpleQueue[Command | BrokerFills | OrderEnded] = \
+            queue.SimpleQueue()
         self.quarantined = 0
         self._stopping = threading.Event()
         self._last_bar: Bar | None = None
 
     def command(self, name: str, reason: str = "") -> None:
-        """Thread-safe: ask the core to halt, resume, flatten or stop."""
-        self.queue.put(Command(name, reason))
+        """Thread-safe and never blocking: ask the core to halt, resume, flatten or stop.
+
+        Commands jump the bar queue: the core takes them before its next bar.
+        """
+        if name not in COMMANDS:
+            raise ValueError(f"unknown command {name!r}; one of {', '.join(COMMANDS)}")
+        if name == "stop":
+            self.stop()
+            return
+        self._commands.put(Command(name, reason))
 
     def stop(self) -> None:
         self._stopping.set()
-        self.queue.put(Command("stop", "stop requested"))
+
+    def on_broker_fills(self, fills: list[Fill]) -> None:
+        """Thread-safe: a venue's fills, booked by the core before its next bar."""
+        self._commands.put(BrokerFills(tuple(fills)))
+
+    def on_order_ended(self, client_order_id: str, status: str, reason: str) -> None:
+        """Thread-safe: a venue ended one of our orders on its own."""
+        self._commands.put(OrderEnded(client_order_id, status, reason))
 
     def _pending_bars(self) -> Iterator[Bar]:
         skip = self.engine.sequence  # bars already committed before a restart
@@ -109,23 +147,57 @@ class LiveBot:
             self._warm_up()
             producer = threading.Thread(target=self._produce, name="gnosis-feed", daemon=True)
             producer.start()
-            while True:
-                item = self.queue.get()
-                if item is _END:
-                    break
-                if isinstance(item, Bar):
-                    self._last_bar = item
-                    engine.on_bar(item)
-                elif isinstance(item, Command):
-                    if item.name == "stop":
-                        break
-                    self._apply(item)
-                elif isinstance(item, Notice):
-                    engine.bus.publish(item)
+            self._start_inbox()
+            self._consume()
         finally:
             self._stopping.set()
             self._restore_signal_handlers(previous)
         return engine.summary()
+
+    def _consume(self) -> None:
+        """The core loop: commands first, then the next bar; a stop ends it within _POLL_S."""
+        engine = self.engine
+        while not self._stopping.is_set():
+            self._drain_commands()
+            try:
+                item = self.queue.get(timeout=_POLL_S)
+            except queue.Empty:
+                continue
+            if item is _END:
+                break
+            if isinstance(item, Bar):
+                self._last_bar = item
+                engine.on_bar(item)
+            elif isinstance(item, Notice):
+                engine.bus.publish(item)
+        self._drain_commands()
+
+    def _drain_commands(self) -> None:
+        while True:
+            try:
+                item = self._commands.get_nowait()
+            except queue.Empty:
+                return
+            if isinstance(item, BrokerFills):
+                self.engine.on_broker_fills(item.fills)
+            elif isinstance(item, OrderEnded):
+                self.engine.on_order_ended(item.client_order_id, item.status, item.reason)
+            else:
+                self._apply(item)
+
+    def _start_inbox(self) -> None:
+        """Commands from other processes (``gnosis resume`` while this bot runs)."""
+        store = self.engine.store
+        if store is None:
+            return
+        inbox = Inbox(store.directory)
+
+        def watch() -> None:
+            while not self._stopping.wait(0.5):
+                for message in inbox.take():
+                    self._commands.put(Command(message.command, message.reason, message))
+
+        threading.Thread(target=watch, name="gnosis-inbox", daemon=True).start()
 
     def _warm_up(self) -> None:
         """Feed the first ``warmup_bars`` of the feed (history) unpaced and without trading."""
@@ -156,15 +228,21 @@ class LiveBot:
         engine.bus.publish(Notice(engine.clock.now_ns(), engine.clock.now_ns(), message))
 
     def _apply(self, command: Command) -> None:
+        """Carry out an operator command on the core thread, journal it and commit."""
         engine = self.engine
+        reason = command.reason or f"{command.name} by operator"
+        before = engine.trading_state
+        engine.note(f"operator command: {command.name} ({reason})", command=command.name)
         if command.name == "halt":
-            engine.halt(command.reason or "halted by operator")
-            if self._last_bar is not None:
-                engine.flatten(self._last_bar, "operator_halt")
+            engine.halt(reason, flatten=True)
         elif command.name == "resume":
-            engine.resume(command.reason or "resumed by operator")
-        elif command.name == "flatten" and self._last_bar is not None:
-            engine.flatten(self._last_bar, "operator_flatten")
+            engine.resume(reason)
+        elif command.name == "flatten":
+            engine.flatten(None, "operator_flatten")
+        engine.commit_now()
+        if command.message is not None:
+            command.message.acknowledge(
+                f"trading state {before.value} -> {engine.trading_state.value}")
 
     def _install_signal_handlers(self) -> dict[int, Any]:
         if threading.current_thread() is not threading.main_thread():

@@ -49,12 +49,13 @@ class Position:
     def market_value(self) -> float:
         return self.quantity * self.last_price
 
-    def excursions(self) -> tuple[float, float]:
-        """(max favourable, max adverse) move from the entry, as fractions of it (>= 0)."""
+    def excursions(self, long: bool) -> tuple[float, float]:
+        """(max favourable, max adverse) move from the entry, as fractions of it (>= 0).
+        The side is explicit: a position being closed has no quantity left to tell it."""
         entry = self.average_price
         up = max(self.high_price / entry - 1.0, 0.0)
         down = max(1.0 - self.low_price / entry, 0.0)
-        return (up, down) if self.quantity > 0 else (down, up)
+        return (up, down) if long else (down, up)
 
 
 class PositionManager:
@@ -66,9 +67,11 @@ class PositionManager:
         self._market_value = 0.0  # Σ quantity × last price, kept incrementally (O(1) per bar)
         self.total_fees = 0.0
         self.total_slippage = 0.0
+        self.total_shortfall = 0.0
         self.realized_pnl = 0.0
         self.trade_count = 0
         self.win_count = 0
+        self.fill_count = 0
 
     # -- queries -------------------------------------------------------------------------------
     @property
@@ -110,9 +113,11 @@ class PositionManager:
         fill larger than the position closes it and opens the rest the other way (a flip).
         """
         signed = fill.quantity * fill.side.sign
+        self.fill_count += 1
         self.cash -= signed * fill.price + fill.fee
         self.total_fees += fill.fee
         self.total_slippage += fill.slippage_cost
+        self.total_shortfall += fill.shortfall_cost
         position = self.positions.get(fill.symbol)
         if position is None:
             opened = self._open(fill, signed, bar_index, stop_price, target_price, confidence)
@@ -179,12 +184,13 @@ class PositionManager:
         del self.positions[fill.symbol]
         position.high_price = max(position.high_price, fill.price)
         position.low_price = min(position.low_price, fill.price)
-        favorable, adverse = position.excursions()
+        long = fill.side.sign < 0  # a sale closes a long
+        favorable, adverse = position.excursions(long)
         entry_notional = position.average_price * position.entered
         pnl = position.realized_pnl - position.fees
         trade = Trade(
             symbol=fill.symbol,
-            side="long" if fill.side.sign < 0 else "short",  # a sale closes a long
+            side="long" if long else "short",
             quantity=position.entered,
             entry_price=position.average_price,
             exit_price=fill.price,
@@ -203,6 +209,31 @@ class PositionManager:
         self.win_count += trade.won
         return trade
 
+    def adopt(self, symbol: str, quantity: float, average_price: float, *, opened_bar: int,
+              ts: int) -> None:
+        """Set a position to what a venue reports (reconciliation). Cash pays for the
+        difference at ``average_price`` so equity stays continuous."""
+        position = self.positions.get(symbol)
+        before = position.quantity if position is not None else 0.0
+        delta = quantity - before
+        self.cash -= delta * average_price
+        if position is not None:
+            self._market_value -= position.quantity * position.last_price
+        if abs(quantity) <= 1e-9:
+            self.positions.pop(symbol, None)
+            return
+        if position is None:
+            position = Position(symbol=symbol, quantity=quantity, average_price=average_price,
+                                opened_ts=ts, opened_bar=opened_bar, last_price=average_price,
+                                high_price=average_price, low_price=average_price,
+                                entered=abs(quantity))
+            self.positions[symbol] = position
+        else:
+            position.quantity = quantity
+            position.average_price = average_price
+            position.entered = max(position.entered, abs(quantity))
+        self._market_value += quantity * position.last_price
+
     # -- persistence ---------------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
         return {
@@ -210,9 +241,11 @@ class PositionManager:
             "positions": dict(self.positions),
             "fees": self.total_fees,
             "slippage": self.total_slippage,
+            "shortfall": self.total_shortfall,
             "realized": self.realized_pnl,
             "trades": self.trade_count,
             "wins": self.win_count,
+            "fills": self.fill_count,
             "market_value": self._market_value,  # the running sum itself: recomputing it would
         }                                        # round differently and drift from a clean run
 
@@ -221,9 +254,11 @@ class PositionManager:
         self.positions = dict(state["positions"])
         self.total_fees = state["fees"]
         self.total_slippage = state["slippage"]
+        self.total_shortfall = state["shortfall"]
         self.realized_pnl = state["realized"]
         self.trade_count = state["trades"]
         self.win_count = state["wins"]
+        self.fill_count = state["fills"]
         self._market_value = state.get("market_value",
                                        sum(p.market_value for p in self.positions.values()))
 

@@ -91,12 +91,14 @@ class RiskManager:
         """Fold in the latest equity; return a state change when a limit is crossed.
 
         Runs on every bar, so the limits are kept as precomputed equity levels: the common
-        case is three comparisons.
+        case is three comparisons. A new day's loss is measured from the previous day's last
+        equity, so an overnight gap counts against the new day.
         """
+        previous_equity = self.last_equity
         self.last_equity = equity
         change: StateChange | None = None
         if ts_ns >= self._next_day_ns:
-            change = self._start_day(ts_ns, equity)
+            change = self._start_day(ts_ns, previous_equity if previous_equity > 0 else equity)
         if equity > self.high_water_mark:
             self.high_water_mark = equity
             self._halt_below = equity * (1.0 - self.config.max_drawdown_pct)
@@ -107,21 +109,24 @@ class RiskManager:
                 f"drawdown {self.drawdown:.2%} breached -{cfg.max_drawdown_pct:.0%} from the "
                 f"high-water mark {self.high_water_mark:,.2f}: flatten and halt until resumed",
                 flatten=True,
+                since=change,
             )
         if equity <= self._reduce_below and self.state is TradingState.ACTIVE:
             return self._move(
                 TradingState.REDUCING,
-                f"daily loss {self.daily_pnl / self.day_start_equity:.2%} hit the "
+                f"daily loss {self.daily_pnl / self.day_start_equity:.2%} (from the previous "
+                f"close {self.day_start_equity:,.2f}) hit the "
                 f"-{self.config.daily_loss_limit_pct:.0%} limit: exits only for the rest of "
                 "the day",
+                since=change,
             )
         return change
 
-    def _start_day(self, ts_ns: int, equity: float) -> StateChange | None:
+    def _start_day(self, ts_ns: int, previous_close: float) -> StateChange | None:
         self.day = trading_day(ts_ns)
         self._next_day_ns = (self.day + 1) * _NANOS_PER_DAY + _NEW_YORK_SHIFT
-        self.day_start_equity = equity
-        self._reduce_below = equity * (1.0 - self.config.daily_loss_limit_pct)
+        self.day_start_equity = previous_close
+        self._reduce_below = previous_close * (1.0 - self.config.daily_loss_limit_pct)
         if self.state is TradingState.REDUCING:
             return self._move(TradingState.ACTIVE, "new trading day: daily loss limit reset")
         return None
@@ -140,8 +145,12 @@ class RiskManager:
             return None
         return self._move(TradingState.HALTED, reason, flatten=False)
 
-    def _move(self, state: TradingState, reason: str, flatten: bool = False) -> StateChange:
-        change = StateChange(self.state, state, reason, flatten)
+    def _move(self, state: TradingState, reason: str, flatten: bool = False,
+              since: StateChange | None = None) -> StateChange:
+        """Change state; ``since`` is a change earlier on the same bar that this one follows
+        (the reported change starts from the state before both)."""
+        previous = self.state if since is None else since.previous
+        change = StateChange(previous, state, reason, flatten)
         self.state = state
         self.state_reason = reason
         return change
@@ -173,6 +182,52 @@ class RiskManager:
         ``gross_exposure`` and ``open_positions`` must include working entry orders.
         ``size_scale`` (episodic memory's advice) scales the sizing before any cap applies.
         """
+        refusal = self._gate(signal, confidence, price, equity, open_positions)
+        if refusal is not None:
+            return refusal
+        cfg = self.config
+        edge = kelly_fraction(confidence, cfg.reward_risk)
+        if edge <= 0:
+            return Refusal(
+                f"no Kelly edge at confidence {confidence:.2f} and {cfg.reward_risk:g}:1 "
+                "reward:risk", "no_kelly_edge"
+            )
+        vol_scale = self.volatility_scale(volatility)
+        weight = min(cfg.kelly_fraction * edge * vol_scale * size_scale, cfg.max_position_pct)
+        room = cfg.max_total_exposure_pct * equity - gross_exposure
+        quantity = self._quantity(weight, equity, room, price)
+        if isinstance(quantity, Refusal):
+            return quantity
+        if quantity < 1:
+            if room < weight * equity and room < price:  # the exposure limit is what binds
+                return Refusal(
+                    f"total exposure limit: {gross_exposure / equity:.1%} of "
+                    f"{cfg.max_total_exposure_pct:.0%} used", "total_exposure"
+                )
+            return Refusal(
+                f"size rounds to zero shares (weight {weight:.2%} at {price:.2f})",
+                "zero_size",
+            )
+        stop_pct = self.stop_distance(confidence, volatility)
+        stop = price * (1.0 - signal * stop_pct)
+        target = price * (1.0 + signal * cfg.reward_risk * stop_pct)
+        return Approval(
+            quantity=float(quantity),
+            stop_price=stop,
+            target_price=target,
+            stop_pct=stop_pct,
+            weight=quantity * price / equity,
+            reasoning=(
+                f"kelly {edge:.2f}×{cfg.kelly_fraction:g} × vol scale {vol_scale:.2f}"
+                + (f" × memory {size_scale:.2f}" if size_scale != 1.0 else "")
+                + f" → {quantity * price / equity:.1%} of equity; stop {stop_pct:.2%}, "
+                f"target {cfg.reward_risk * stop_pct:.2%}"
+            ),
+        )
+
+    def _gate(self, signal: int, confidence: float, price: float, equity: float,
+              open_positions: int) -> Refusal | None:
+        """The rules that refuse an entry whatever its size."""
         cfg = self.config
         if self.state is TradingState.HALTED:
             return Refusal(f"halted: {self.state_reason}", "halted")
@@ -196,19 +251,19 @@ class RiskManager:
                 f"max open positions reached ({open_positions}/{cfg.max_positions})",
                 "max_positions",
             )
-        edge = kelly_fraction(confidence, cfg.reward_risk)
-        if edge <= 0:
-            return Refusal(
-                f"no Kelly edge at confidence {confidence:.2f} and {cfg.reward_risk:g}:1 "
-                "reward:risk", "no_kelly_edge"
-            )
+        return None
+
+    def volatility_scale(self, volatility: float) -> float:
+        """Target volatility over realized volatility, clipped to the configured bounds."""
+        cfg = self.config
         low, high = cfg.volatility_scale_bounds
-        vol_scale = cfg.target_volatility / volatility if volatility > 0 else 1.0
-        vol_scale = min(max(vol_scale, low), high)
-        weight = min(cfg.kelly_fraction * edge * vol_scale * size_scale, cfg.max_position_pct)
-        room = cfg.max_total_exposure_pct * equity - gross_exposure
-        notional = min(weight * equity, room)
-        quantity = math.floor(notional / price)
+        scale = cfg.target_volatility / volatility if volatility > 0 else 1.0
+        return min(max(scale, low), high)
+
+    def _quantity(self, weight: float, equity: float, room: float,
+                  price: float) -> int | Refusal:
+        """Whole shares for ``weight`` of equity within the exposure room (or a fixed size)."""
+        cfg = self.config
         if cfg.fixed_quantity > 0:
             quantity = math.floor(cfg.fixed_quantity)
             cap = min(cfg.max_position_pct * equity, room)
@@ -217,31 +272,8 @@ class RiskManager:
                     f"fixed quantity {quantity:g} × {price:.2f} exceeds the limit {cap:,.2f}",
                     "fixed_quantity_limit",
                 )
-        if quantity < 1:
-            if room < weight * equity and room < price:  # the exposure limit is what binds
-                return Refusal(
-                    f"total exposure limit: {gross_exposure / equity:.1%} of "
-                    f"{cfg.max_total_exposure_pct:.0%} used", "total_exposure"
-                )
-            return Refusal(
-                f"size rounds to zero shares (weight {weight:.2%} at {price:.2f})",
-                "zero_size",
-            )
-        stop_pct = self.stop_distance(confidence, volatility)
-        stop = price * (1.0 - signal * stop_pct)
-        target = price * (1.0 + signal * cfg.reward_risk * stop_pct)
-        return Approval(
-            quantity=float(quantity),
-            stop_price=stop,
-            target_price=target,
-            stop_pct=stop_pct,
-            weight=quantity * price / equity,
-            reasoning=(
-                f"kelly {edge:.2f}×{cfg.kelly_fraction:g} × vol scale {vol_scale:.2f} → "
-                f"{quantity * price / equity:.1%} of equity; stop {stop_pct:.2%}, "
-                f"target {cfg.reward_risk * stop_pct:.2%}"
-            ),
-        )
+            return quantity
+        return math.floor(min(weight * equity, room) / price)
 
     # -- persistence ---------------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:

@@ -1,10 +1,19 @@
 """Simulated broker: next-bar fills, brackets, slippage, fees and partial fills.
 
-Orders decided on a bar's close are working from the next bar on: market orders fill at that
-bar's open (± slippage), capped at a share of the bar's volume (the rest stays working);
-stop and limit orders fill where the bar's path first crosses them. The path inside a bar is
-assumed O→L→H→C for an up bar and O→H→L→C for a down bar, so when a stop and a target are both
-inside one bar, the one the path meets first wins; a gap through a stop fills at the open.
+Orders decided on a bar's close are working from the next bar on. Within one bar, in path order:
+1. market orders (and stops triggered on an earlier bar) fill at the open ± slippage;
+2. stop and limit orders fill where the bar's path first crosses them, assumed O→L→H→C for an
+   up bar and O→H→L→C for a down bar; a gap through a level fills at the open.
+Everything we trade on one bar of a symbol shares one participation budget, at most
+``max_participation`` of the bar's volume, taken in path order (bracket legs before other
+orders at the open); what does not fit keeps working: a market order or a triggered stop
+fills the rest at later opens, a limit keeps resting at its level. Once a bracket leg trades
+at the open, its entry's remainder does not add to the position on that bar (the engine then
+cancels it: a trade that started closing does not grow).
+
+An entry with a stop-loss and a take-profit is a bracket (as Alpaca's ``order_class=bracket``):
+each partial fill of the entry grows a stop leg and a target leg by the filled quantity; the
+legs are one-cancels-other, and a partial fill of one shrinks the other by as much.
 """
 
 from __future__ import annotations
@@ -18,6 +27,7 @@ from gnosis.model.types import Bar, Fill, Order, OrderType, Side
 
 # Positions on a bar's assumed path: the open, the first extreme, the second extreme.
 _AT_OPEN, _FIRST, _SECOND, _NEVER = 0, 1, 2, 99
+_EPSILON = 1e-9
 
 
 @dataclass(slots=True)
@@ -25,10 +35,15 @@ class _Working:
     order: Order
     filled: float = 0.0
     active_from: int = 0  # bar ts_event from which the order may fill
+    triggered: bool = False  # a stop whose level was crossed: the rest executes as market
 
     @property
     def remaining(self) -> float:
         return self.order.quantity - self.filled
+
+    @property
+    def executes_at_open(self) -> bool:
+        return self.triggered or self.order.order_type is OrderType.MARKET
 
 
 class SimBroker:
@@ -38,6 +53,7 @@ class SimBroker:
         self.config = config or ExecutionConfig()
         self._working: dict[str, _Working] = {}
         self._seen: set[str] = set()
+        self._budget = 0.0  # shares still tradable on the bar being filled
 
     # -- commands ---------------------------------------------------------------------------
     def submit(self, order: Order, active_from: int = 0) -> bool:
@@ -49,6 +65,7 @@ class SimBroker:
         return True
 
     def cancel(self, client_order_id: str) -> bool:
+        """Cancel what is left of an order; False when it is not working (filled, unknown)."""
         return self._working.pop(client_order_id, None) is not None
 
     def cancel_children(self, parent_id: str) -> list[str]:
@@ -58,10 +75,16 @@ class SimBroker:
             del self._working[cid]
         return ids
 
+    # -- queries ----------------------------------------------------------------------------
     def open_orders(self, symbol: str | None = None) -> list[Order]:
         return [
             w.order for w in self._working.values() if symbol is None or w.order.symbol == symbol
         ]
+
+    def working(self, symbol: str | None = None) -> list[tuple[Order, float]]:
+        """(order, unfilled quantity) of every working order, optionally of one symbol."""
+        return [(w.order, w.remaining) for w in self._working.values()
+                if symbol is None or w.order.symbol == symbol]
 
     def has_order(self, client_order_id: str) -> bool:
         return client_order_id in self._working
@@ -72,74 +95,93 @@ class SimBroker:
         if not self._working:
             return []
         symbol = bar.symbol
-        due = [
-            w
-            for w in self._working.values()
-            if w.order.symbol == symbol and w.active_from <= bar.ts_event
-        ]
+        due = [w for w in self._working.values()
+               if w.order.symbol == symbol and w.active_from <= bar.ts_event]
         if not due:
             return []
+        self._budget = math.floor(bar.volume * self.config.max_participation)
+        # at the open, protection goes first: stops triggered on an earlier bar take the
+        # shared volume before an entry's remainder can add to the position
+        due.sort(key=lambda w: w.order.parent_id is None)
         fills: list[Fill] = []
+        closing: set[str] = set()  # entries whose bracket started to close them on this bar
         for working in due:
-            if working.order.order_type is OrderType.MARKET:
-                fill = self._fill_market(working, bar)
-                if fill is not None:
-                    fills.append(fill)
-                    self._after_fill(working, fill, bar)
+            order = working.order
+            if (not working.executes_at_open or order.client_order_id not in self._working
+                    or order.client_order_id in closing):
+                continue
+            fill = self._fill_at_open(working, bar)
+            if fill is not None:
+                fills.append(fill)
+                if order.parent_id is not None:
+                    closing.add(order.parent_id)
         fills.extend(self._fill_resting(bar))
         return fills
 
-    def _fill_market(self, working: _Working, bar: Bar) -> Fill | None:
-        cfg = self.config
-        if bar.volume <= 0:
+    def _take(self, wanted: float) -> float:
+        """Reserve up to ``wanted`` shares of this bar's participation budget."""
+        quantity = min(wanted, self._budget)
+        if quantity < 1.0 and quantity < wanted:  # no fractional shares from a capped bar
+            return 0.0
+        self._budget -= quantity
+        return quantity
+
+    def _fill_at_open(self, working: _Working, bar: Bar) -> Fill | None:
+        quantity = self._take(working.remaining)
+        if quantity <= 0:
             return None
-        quantity = working.remaining
-        capacity = math.floor(bar.volume * cfg.max_participation)
-        note = ""
-        if quantity > capacity:
-            if capacity < 1:
-                return None
-            quantity = float(capacity)
-            note = f"partial: {capacity:.0f} of {working.remaining:.0f} (participation cap)"
         order = working.order
         slip = self._slippage_fraction(bar, quantity)
         # slippage moves the price against us, but a fill is always a price the bar traded at
         price = min(max(bar.open * (1.0 + order.side.sign * slip), bar.low), bar.high)
         expected = order.expected_price or bar.open
-        return self._make_fill(order, quantity, price, bar.ts_event, expected, note)
+        return self._execute(working, quantity, price, bar, expected, bar.open,
+                             self._partial_note(working, quantity))
 
     def _fill_resting(self, bar: Bar) -> list[Fill]:
-        """Fill stop/limit orders where the path first crosses them; OCO siblings cancel."""
+        """Fill stop/limit orders where the path first crosses them."""
         up_bar = bar.close >= bar.open
         candidates: list[tuple[int, str]] = []
         for cid, working in self._working.items():
             order = working.order
-            if order.symbol != bar.symbol or order.order_type is OrderType.MARKET:
-                continue
-            if working.active_from > bar.ts_event:
+            if (order.symbol != bar.symbol or working.executes_at_open
+                    or working.active_from > bar.ts_event):
                 continue
             position = self._path_position(order, bar, up_bar)
             if position != _NEVER:
                 candidates.append((position, cid))
-        if not candidates:
-            return []
         candidates.sort()
         fills: list[Fill] = []
         for position, cid in candidates:
-            live = self._working.get(cid)
-            if live is None:  # an OCO sibling filled first
+            working = self._working.get(cid)  # type: ignore[assignment]
+            if working is None:  # its OCO sibling filled completely first
                 continue
-            working = live
-            order = working.order
-            fill_price = self._resting_price(order, bar, position)
-            fill = self._make_fill(
-                order, working.remaining, fill_price, bar.ts_event,
-                order.stop_price or order.limit_price or fill_price,
-                "gap through the level: filled at the open" if position == _AT_OPEN else "",
-            )
-            fills.append(fill)
-            self._after_fill(working, fill, bar)
+            fill = self._fill_level(working, bar, position)
+            if fill is not None:
+                fills.append(fill)
         return fills
+
+    def _fill_level(self, working: _Working, bar: Bar, position: int) -> Fill | None:
+        order = working.order
+        if order.order_type is OrderType.STOP:
+            working.triggered = True  # whatever does not fit now executes at later opens
+        quantity = self._take(working.remaining)
+        if quantity <= 0:
+            return None
+        level = order.stop_price or order.limit_price
+        assert level is not None
+        reference = bar.open if position == _AT_OPEN else level
+        price = self._resting_price(order, bar, reference, quantity)
+        note = "gap through the level: filled at the open" if position == _AT_OPEN else ""
+        partial = self._partial_note(working, quantity)
+        return self._execute(working, quantity, price, bar, level, reference,
+                             "; ".join(n for n in (note, partial) if n))
+
+    @staticmethod
+    def _partial_note(working: _Working, quantity: float) -> str:
+        if quantity >= working.remaining - _EPSILON:
+            return ""
+        return f"partial: {quantity:.0f} of {working.remaining:.0f} (participation cap)"
 
     @staticmethod
     def _path_position(order: Order, bar: Bar, up_bar: bool) -> int:
@@ -158,16 +200,11 @@ class SimBroker:
             return _AT_OPEN if bar.open >= level else (high_at if bar.high >= level else _NEVER)
         return _AT_OPEN if bar.open <= level else (low_at if bar.low <= level else _NEVER)
 
-    def _resting_price(self, order: Order, bar: Bar, position: int) -> float:
+    def _resting_price(self, order: Order, bar: Bar, reference: float, quantity: float) -> float:
         if order.order_type is OrderType.LIMIT:
-            level = order.limit_price
-            assert level is not None
-            return bar.open if position == _AT_OPEN else level
-        level = order.stop_price
-        assert level is not None
-        trigger = bar.open if position == _AT_OPEN else level
+            return reference  # a limit fills at its level, or at the better open on a gap
         # a triggered stop becomes a market order: it pays slippage, never fills outside the bar
-        slipped = trigger * (1.0 + order.side.sign * self._slippage_fraction(bar, order.quantity))
+        slipped = reference * (1.0 + order.side.sign * self._slippage_fraction(bar, quantity))
         return min(max(slipped, bar.low), bar.high)
 
     def _slippage_fraction(self, bar: Bar, quantity: float) -> float:
@@ -178,40 +215,52 @@ class SimBroker:
             participation
         )
 
-    def _make_fill(
-        self, order: Order, quantity: float, price: float, ts: int, expected: float, note: str
-    ) -> Fill:
+    def fee(self, side: Side, quantity: float, price: float) -> float:
         cfg = self.config
         fee = cfg.commission_per_share * quantity
-        if order.side is Side.SELL:
+        if side is Side.SELL:
             fee += cfg.sell_fee_bps * 1e-4 * price * quantity
-        return Fill(
+        return fee
+
+    def _execute(self, working: _Working, quantity: float, price: float, bar: Bar,
+                 expected: float, reference: float, note: str) -> Fill:
+        """Book a fill of ``working``: its own state, then OCO siblings, then bracket legs."""
+        order = working.order
+        working.filled += quantity
+        remaining = max(working.remaining, 0.0)
+        if remaining <= _EPSILON:
+            remaining = 0.0
+            del self._working[order.client_order_id]
+        fill = Fill(
             client_order_id=order.client_order_id,
             symbol=order.symbol,
             side=order.side,
             quantity=quantity,
             price=price,
-            fee=fee,
-            ts_event=ts,
+            fee=self.fee(order.side, quantity, price),
+            ts_event=bar.ts_event,
             expected_price=expected,
             liquidity_note=note,
             reason=order.reason,
+            remaining=remaining,
+            reference_price=reference,
         )
-
-    def _after_fill(self, working: _Working, fill: Fill, bar: Bar) -> None:
-        order = working.order
-        working.filled += fill.quantity
-        if working.remaining <= 1e-9:
-            del self._working[order.client_order_id]
         if order.oco_group is not None:
-            for cid in [
-                c
-                for c, w in self._working.items()
-                if w.order.oco_group == order.oco_group and c != order.client_order_id
-            ]:
-                del self._working[cid]
+            self._shrink_siblings(order, quantity)
         if order.stop_loss is not None or order.take_profit is not None:
-            self._grow_bracket(order, fill.quantity, bar)
+            self._grow_bracket(order, quantity, bar)
+        return fill
+
+    def _shrink_siblings(self, order: Order, quantity: float) -> None:
+        """One-cancels-other, share by share: the sibling protects only what is left."""
+        for cid, sibling in list(self._working.items()):
+            if sibling.order.oco_group != order.oco_group or cid == order.client_order_id:
+                continue
+            left = sibling.remaining - quantity
+            if left <= _EPSILON:
+                del self._working[cid]
+            else:
+                sibling.order = replace(sibling.order, quantity=sibling.filled + left)
 
     def _grow_bracket(self, parent: Order, quantity: float, bar: Bar) -> None:
         """Create or enlarge the bracket legs of an entry that just (partially) filled."""
@@ -241,6 +290,7 @@ class SimBroker:
                 stop_price=level if order_type is OrderType.STOP else None,
                 limit_price=level if order_type is OrderType.LIMIT else None,
                 reason=reason,
+                expected_price=level,
                 parent_id=parent.client_order_id,
                 oco_group=parent.client_order_id,
             )
@@ -251,14 +301,14 @@ class SimBroker:
     # -- persistence ------------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
         return {
-            "working": [(w.order, w.filled, w.active_from) for w in self._working.values()],
+            "working": [(w.order, w.filled, w.active_from, w.triggered)
+                        for w in self._working.values()],
             "seen": sorted(self._seen),
         }
 
     def restore(self, state: dict[str, Any]) -> None:
         self._working = {
-            order.client_order_id: _Working(order, filled, active_from)
-            for order, filled, active_from in state["working"]
+            order.client_order_id: _Working(order, filled, active_from, triggered)
+            for order, filled, active_from, triggered in state["working"]
         }
         self._seen = set(state["seen"])
-

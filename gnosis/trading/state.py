@@ -1,20 +1,33 @@
-"""Crash-safe state: one SQLite transaction per processed bar.
+"""Crash-safe state: one SQLite transaction per processed bar, in a directory one process owns.
 
 Each commit writes the whole engine snapshot (positions, working orders with their client
 order ids, cash, daily PnL, high-water mark, trading state, strategy state) together with the
 journal rows of that bar. SQLite in WAL mode with ``synchronous=FULL`` makes the commit atomic
 and durable, so ``kill -9`` at any instant leaves either the state before the bar or after it,
 never a mixture; the restarted engine replays from the first bar it had not committed.
-The snapshot is pickled: the state directory must be trusted like the code itself.
+
+One process owns a state directory at a time: opening a store takes an exclusive lock on
+``<dir>/gnosis.lock`` (released by the kernel when the process dies, even by SIGKILL) and
+writes its pid there, so a second process is refused with the owner's pid.
+The snapshot is pickled: the state directory must be trusted like the code itself. It carries
+a schema number; state written by another version of Gnosis is refused, never half-loaded.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
 import pickle
 import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+
+SNAPSHOT_SCHEMA = 3  # bump when the snapshot's shape changes (3: interval-aware strategy state)
+JOURNAL_SCHEMA = 2  # bump when a journal table changes
+DB_NAME = "state.db"
+LOCK_NAME = "gnosis.lock"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS snapshot (
@@ -31,6 +44,9 @@ CREATE TABLE IF NOT EXISTS fills (
     price REAL NOT NULL,
     fee REAL NOT NULL,
     expected_price REAL NOT NULL,
+    reference_price REAL NOT NULL,
+    remaining REAL NOT NULL,
+    reason TEXT NOT NULL,
     ts_event INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS trades (
@@ -47,7 +63,9 @@ CREATE TABLE IF NOT EXISTS trades (
     return_pct REAL NOT NULL,
     fees REAL NOT NULL,
     exit_reason TEXT NOT NULL,
-    entry_order_id TEXT NOT NULL
+    entry_order_id TEXT NOT NULL,
+    max_favorable REAL NOT NULL,
+    max_adverse REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS orders (
     client_order_id TEXT PRIMARY KEY,
@@ -57,34 +75,155 @@ CREATE TABLE IF NOT EXISTS orders (
     quantity REAL NOT NULL,
     order_type TEXT NOT NULL,
     reason TEXT NOT NULL,
-    ts_created INTEGER NOT NULL
+    ts_created INTEGER NOT NULL,
+    stop_loss REAL,
+    take_profit REAL
 );
 CREATE TABLE IF NOT EXISTS equity (
     sequence INTEGER PRIMARY KEY,
     ts_event INTEGER NOT NULL,
     equity REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS events (
+    sequence INTEGER NOT NULL,
+    ts_event INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    message TEXT NOT NULL
+);
 """
+JOURNAL_TABLES = ("fills", "trades", "orders", "equity", "events")
+
+
+class StateError(Exception):
+    """A state directory that cannot be used; the message says why and what to do."""
+
+
+def lock_owner(state_dir: Path) -> int | None:
+    """The pid of the live process that owns ``state_dir``, or None when nobody does."""
+    path = Path(state_dir) / LOCK_NAME
+    if not path.is_file():
+        return None
+    try:
+        with path.open("a+") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.seek(0)
+                text = handle.read().strip()
+                return int(text) if text.isdigit() else -1
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            return None
+    except OSError:
+        return None
+
+
+def _check_directory(directory: Path, create: bool) -> None:
+    if directory.exists() and not directory.is_dir():
+        raise StateError(f"state dir {directory} is a file, not a folder")
+    if not directory.exists():
+        if not create:
+            raise StateError(f"state dir {directory} does not exist")
+        try:
+            directory.mkdir(parents=True)
+        except OSError as exc:
+            raise StateError(f"cannot create state dir {directory}: {exc.strerror}") from None
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise StateError(f"state dir {directory} is not writable")
 
 
 class StateStore:
-    """Durable engine state and journal in ``<state_dir>/state.db``."""
+    """Durable engine state and journal in ``<state_dir>/state.db``, owned by this process."""
 
-    def __init__(self, state_dir: Path | str) -> None:
+    def __init__(self, state_dir: Path | str, *, create: bool = True,
+                 fresh: bool = False) -> None:
         self.directory = Path(state_dir)
-        self.directory.mkdir(parents=True, exist_ok=True)
-        self.path = self.directory / "state.db"
-        self._db = sqlite3.connect(self.path, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_SCHEMA)
+        _check_directory(self.directory, create)
+        self._lock = self._acquire()
+        self.path = self.directory / DB_NAME
+        if fresh:
+            for suffix in ("", "-wal", "-shm"):
+                (self.directory / f"{DB_NAME}{suffix}").unlink(missing_ok=True)
+        try:
+            self._db = sqlite3.connect(self.path, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._check_journal_schema()
+        except sqlite3.DatabaseError as exc:
+            self._release()
+            raise StateError(
+                f"{self.path} is not a readable Gnosis state file ({exc}); move it aside, or "
+                "start over with --fresh"
+            ) from None
+
+    def _acquire(self) -> Any:
+        path = self.directory / LOCK_NAME
+        try:
+            handle = path.open("a+")
+        except OSError as exc:
+            raise StateError(f"cannot open {path}: {exc.strerror}") from None
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            owner = handle.read().strip() or "unknown"
+            handle.close()
+            raise StateError(
+                f"state dir {self.directory} is in use by another gnosis process (pid {owner})"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        return handle
+
+    def _release(self) -> None:
+        if self._lock is not None:
+            with contextlib.suppress(OSError):
+                self._lock.seek(0)
+                self._lock.truncate()
+                fcntl.flock(self._lock, fcntl.LOCK_UN)
+            self._lock.close()
+            self._lock = None
+
+    def _check_journal_schema(self) -> None:
+        db = self._db
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
+        if version == 0 and not tables & set(JOURNAL_TABLES):
+            db.executescript(_SCHEMA)
+            db.execute(f"PRAGMA user_version = {JOURNAL_SCHEMA}")
+            return
+        if version != JOURNAL_SCHEMA:
+            raise StateError(
+                f"{self.path} was written by another version of Gnosis (journal schema "
+                f"{version}, this version reads {JOURNAL_SCHEMA}); keep it with that version, "
+                "or start over with --fresh"
+            )
 
     def load(self) -> tuple[int, dict[str, Any]] | None:
         """Return (sequence, snapshot) of the last committed bar, or None on a fresh start."""
-        row = self._db.execute("SELECT sequence, body FROM snapshot WHERE id = 1").fetchone()
+        try:
+            row = self._db.execute("SELECT sequence, body FROM snapshot WHERE id = 1").fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise StateError(f"{self.path} cannot be read ({exc}); start over with --fresh") \
+                from None
         if row is None:
             return None
-        return int(row[0]), pickle.loads(row[1])  # noqa: S301 - our own state file
+        try:
+            snapshot = pickle.loads(row[1])  # noqa: S301 - our own state file
+        except Exception as exc:  # noqa: BLE001 - any unpickling failure means the same
+            raise StateError(
+                f"{self.path}: the saved state cannot be loaded ({type(exc).__name__}: {exc}); "
+                "it was probably written by another version of Gnosis: start over with --fresh"
+            ) from None
+        schema = snapshot.get("schema") if isinstance(snapshot, dict) else None
+        if schema != SNAPSHOT_SCHEMA:
+            raise StateError(
+                f"{self.path} holds state of schema {schema}, this version of Gnosis reads "
+                f"{SNAPSHOT_SCHEMA}; keep it with the version that wrote it, or start over "
+                "with --fresh"
+            )
+        return int(row[0]), snapshot
 
     def commit(
         self,
@@ -94,6 +233,7 @@ class StateStore:
         fills: Iterable[Any] = (),
         trades: Iterable[Any] = (),
         orders: Iterable[Any] = (),
+        events: Iterable[tuple[int, str, str]] = (),
         equity: tuple[int, float] | None = None,
     ) -> None:
         """Atomically record the state after bar ``sequence`` and that bar's journal rows."""
@@ -106,43 +246,43 @@ class StateStore:
                 "ON CONFLICT (id) DO UPDATE SET sequence = excluded.sequence, body = excluded.body",
                 (sequence, body),
             )
-            db.executemany(
-                "INSERT INTO fills VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (sequence, f.client_order_id, f.symbol, f.side.value, f.quantity, f.price,
-                     f.fee, f.expected_price, f.ts_event)
-                    for f in fills
-                ],
-            )
-            db.executemany(
-                "INSERT INTO trades VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (sequence, t.symbol, t.side, t.quantity, t.entry_price, t.exit_price,
-                     t.entry_ts, t.exit_ts, t.bars_held, t.pnl, t.return_pct, t.fees,
-                     t.exit_reason, t.entry_order_id)
-                    for t in trades
-                ],
-            )
-            # INSERT (not REPLACE): a duplicated client order id is an integrity error, so a
-            # restart that tried to submit the same order twice would fail loudly here.
-            db.executemany(
-                "INSERT INTO orders VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (o.client_order_id, sequence, o.symbol, o.side.value, o.quantity,
-                     o.order_type.value, o.reason, o.ts_created)
-                    for o in orders
-                ],
-            )
-            if equity is not None:
-                db.execute("INSERT INTO equity VALUES (?, ?, ?)", (sequence, *equity))
+            self._journal(sequence, fills, trades, orders, events, equity)
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
 
+    def _journal(self, sequence: int, fills: Iterable[Any], trades: Iterable[Any],
+                 orders: Iterable[Any], events: Iterable[tuple[int, str, str]],
+                 equity: tuple[int, float] | None) -> None:
+        db = self._db
+        db.executemany(
+            "INSERT INTO fills VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(sequence, f.client_order_id, f.symbol, f.side.value, f.quantity, f.price, f.fee,
+              f.expected_price, f.reference, f.remaining, f.reason, f.ts_event) for f in fills],
+        )
+        db.executemany(
+            "INSERT INTO trades VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(sequence, t.symbol, t.side, t.quantity, t.entry_price, t.exit_price, t.entry_ts,
+              t.exit_ts, t.bars_held, t.pnl, t.return_pct, t.fees, t.exit_reason,
+              t.entry_order_id, t.max_favorable, t.max_adverse) for t in trades],
+        )
+        # INSERT (not REPLACE): a duplicated client order id is an integrity error, so a
+        # restart that tried to submit the same order twice would fail loudly here.
+        db.executemany(
+            "INSERT INTO orders VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(o.client_order_id, sequence, o.symbol, o.side.value, o.quantity,
+              o.order_type.value, o.reason, o.ts_created, o.stop_loss, o.take_profit)
+             for o in orders],
+        )
+        db.executemany("INSERT INTO events VALUES (?, ?, ?, ?)",
+                       [(sequence, ts, kind, message) for ts, kind, message in events])
+        if equity is not None:
+            db.execute("INSERT INTO equity VALUES (?, ?, ?)", (sequence, *equity))
+
     def rows(self, table: str) -> list[dict[str, Any]]:
-        """Return a journal table as dicts (tables: fills, trades, orders, equity)."""
-        if table not in {"fills", "trades", "orders", "equity"}:
+        """Return a journal table as dicts (tables: fills, trades, orders, equity, events)."""
+        if table not in JOURNAL_TABLES:
             raise ValueError(f"unknown journal table {table!r}")
         cursor = self._db.execute(f"SELECT * FROM {table} ORDER BY rowid")  # noqa: S608
         names = [d[0] for d in cursor.description]
@@ -150,3 +290,10 @@ class StateStore:
 
     def close(self) -> None:
         self._db.close()
+        self._release()
+
+    def __enter__(self) -> StateStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -43,7 +43,7 @@ def test_synthetic_backtest_is_deterministic_and_complete(strategy: str) -> None
     if strategy == "agents":
         assert set(first["votes"]) == set(AGENT_NAMES)
         for tally in first["votes"].values():
-            assert set(tally) == {"-1", "0", "1", "abstain"}
+            assert set(tally) == {"-1", "0", "1", "abstain", "off"}
         assert sum(first["regime_counts"].values()) == 12000
         assert 0.0 <= first["regime_accuracy"] <= 1.0
 

@@ -278,7 +278,7 @@ def test_control_needs_the_token_and_reaches_the_engine(live: Live) -> None:
         assert live.post("/api/control/resume").status_code == 202
         assert _next_of(ws, "trading_state")["state"] == "active"
     notices = [n["message"] for n in live.get("/api/state").json()["notices"]]
-    assert any(m.startswith("operator halt") for m in notices)
+    assert any(m.startswith("dashboard: halt requested") for m in notices)
 
 
 def _next_of(ws: ClientConnection, kind: str) -> dict[str, Any]:
@@ -424,11 +424,10 @@ def test_control_answers_503_when_the_bots_queue_is_full() -> None:
     from gnosis.dashboard.server import bot_control
 
     class FullBot:
-        def __init__(self) -> None:
+        def command(self, name: str, reason: str) -> None:
             import queue
 
-            self.queue: queue.Queue[object] = queue.Queue(maxsize=1)
-            self.queue.put(object())
+            raise queue.Full
 
     assert bot_control(FullBot())("halt", "test") is False
 

@@ -200,7 +200,7 @@ def test_the_page_fills_in_live_falls_back_to_polling_and_reconnects(
     page.fill("#token", TOKEN)
     page.click('#control button[data-command="halt"]')
     expect(page.locator("#trading-state")).to_have_text("halted", timeout=WAIT_MS)
-    expect(page.locator("#log")).to_contain_text("operator halt")
+    expect(page.locator("#log")).to_contain_text("dashboard: halt requested")
     assert page.errors == []  # type: ignore[attr-defined]
 
 

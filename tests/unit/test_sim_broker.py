@@ -135,3 +135,16 @@ def test_snapshot_round_trip_keeps_orders_and_ids() -> None:
 def test_a_bracket_on_the_wrong_sides_is_refused(stop: float, target: float, side: Side) -> None:
     with pytest.raises(InvalidValue):
         market("x", side, stop_loss=stop, take_profit=target)
+
+
+@pytest.mark.parametrize(("quantity", "impact_bps"), [(1_000, 1.0), (4_000, 2.0),
+                                                      (9_000, 3.0)])
+def test_market_impact_grows_with_the_square_root_of_participation(quantity: float,
+                                                                   impact_bps: float) -> None:
+    """Impact = coefficient × bar range × sqrt(participation): a bar ranging 1% of its open,
+    coefficient 0.1, 1%/4%/9% of its volume → 1/2/3 bps (linear would give 1/4/9)."""
+    broker = SimBroker(ExecutionConfig(slippage_bps=0.0, impact_coefficient=0.1,
+                                       sell_fee_bps=0.0, max_participation=1.0))
+    broker.submit(market("a", Side.BUY, quantity), active_from=1)
+    (fill,) = broker.on_bar(bar(1, 100, 101, 100, 100.5, 100_000))
+    assert fill.price == pytest.approx(100 * (1 + impact_bps * 1e-4))

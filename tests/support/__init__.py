@@ -1,0 +1,1 @@
+"""Reusable test helpers (servers on loopback, waiting without timed assertions)."""

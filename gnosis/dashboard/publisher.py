@@ -85,7 +85,7 @@ class DashboardPublisher:
 
     Two halves. On the core thread the handlers only capture: the (immutable) event, or a
     tuple of the few engine numbers that changed, appended to a deque with the wall time.
-    ``pump`` (the web server's drain timer, the state-file writer, a REST read) turns the
+    ``pump`` (the web loop's drain timer, the state-file writer, a REST read) turns the
     captures into JSON-able messages, folds them into ``state`` and hands them to the sinks,
     off the core thread. Building the dicts on the core cost about as much as a whole bar of
     the agent pipeline; capturing costs a few microseconds.

@@ -1,8 +1,8 @@
 """The dashboard's published state: one bounded store that every message is folded into.
 
-The publisher (core thread) folds each message in as it makes it; the web layer reads copies
-(REST, the WebSocket ``init``, the ``dashboard.json`` file). A lock guards the few
-microseconds of each fold or copy, so neither side ever waits on the other for long. Items
+The publisher's pump (off the core thread) folds each message in as it makes it; the web layer
+reads copies (REST, the WebSocket ``init``, the ``dashboard.json`` file). A lock guards the few
+microseconds of each fold or copy. Items
 stored here are never mutated once stored: a copy of the containers is a consistent view.
 """
 

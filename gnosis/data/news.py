@@ -64,6 +64,11 @@ class NewsFile:
     def symbols(self) -> tuple[str, ...]:
         return tuple(sorted(self._index))
 
+    def all(self) -> tuple[Headline, ...]:
+        """Every headline once, in publication order (a headline about two symbols is one)."""
+        unique = {id(h): h for _, items in self._index.values() for h in items}
+        return tuple(sorted(unique.values(), key=lambda h: (h.ts_event, h.headline)))
+
     def headlines(self, symbol: str, after_ns: int, until_ns: int) -> Sequence[Headline]:
         entry = self._index.get(symbol)
         if entry is None:

@@ -227,3 +227,23 @@ def test_notes_and_operator_commands_are_journaled(tmp_path: Path, walk: list[Ba
     store.close()
     assert rows == [("notice", "operator command: halt (lunch)"),
                     ("trading_state", "active -> halted: lunch")]
+
+
+def test_the_summary_tallies_votes_abstentions_and_agents_switched_off(walk) -> None:
+    from gnosis.model.types import Decision, Vote
+
+    class Voting(RegimeScript):
+        def on_bar(self, bar: Bar):
+            self.i += 1
+            votes = (Vote("hedge", (-1, 0, 1)[self.i % 3], 0.5, "x"),
+                     Vote.abstain("sentiment", "no news"))
+            return Decision(bar.symbol, bar.ts_event, 0, 0.0, votes=votes,
+                            inactive=(("markov", "ranging"),))
+
+    engine = engine_for(strategy=Voting([None] * 7))
+    run(engine, walk[:7])
+    assert engine.summary()["votes"] == {
+        "hedge": {"-1": 3, "0": 2, "1": 2, "abstain": 0, "off": 0},
+        "markov": {"-1": 0, "0": 0, "1": 0, "abstain": 0, "off": 7},
+        "sentiment": {"-1": 0, "0": 0, "1": 0, "abstain": 7, "off": 0},
+    }

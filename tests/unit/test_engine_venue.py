@@ -212,3 +212,26 @@ def test_adopting_a_flat_book_closes_the_position_without_a_trade() -> None:
     assert engine.positions.trade_count == 0
     engine.adopt_position("SPY", 0, 101.0, "again")  # already agrees: nothing happens
     assert engine.positions.equity == pytest.approx(equity)
+
+
+def test_an_operator_halt_cancels_entries_and_exits_everything() -> None:
+    engine, venue, entry = engine_with_entry()
+    engine.on_broker_fills([venue.fill(entry, 40, 100.0, "x1")])
+    canceled: list[OrderCanceled] = []
+    engine.bus.subscribe(OrderCanceled, canceled.append)
+    engine.halt("lunch", flatten=True)
+    assert [(c.client_order_id[-8:], c.reason) for c in canceled] == [
+        ("0001-SPY", "trading halted"), ("1-SPY-sl", "operator_halt"),
+        ("1-SPY-tp", "operator_halt")]
+    exit_order = venue.submitted[-1]
+    assert (exit_order.reason, exit_order.quantity) == ("operator_halt", 40)
+
+
+def test_adoption_details_travel_with_the_notice() -> None:
+    engine, venue, entry = engine_with_entry()
+    notices: list[Notice] = []
+    engine.bus.subscribe(Notice, notices.append)
+    engine.adopt_position("SPY", 70, 100.0, "missed fills")
+    (notice,) = [n for n in notices if "reconciled" in n.message]
+    assert notice.details == {"symbol": "SPY", "book": 0.0, "broker": 70}
+    assert engine.positions.positions["SPY"].opened_bar == 0

@@ -121,3 +121,17 @@ def test_adopting_a_venues_position_keeps_equity_continuous(held: float, adopted
         assert position.opened_bar == (0 if held else 5)
         pm.mark(Bar("SPY", 60, price, price, price, price, 1e5))
         assert pm.equity == pytest.approx(pm.cash + adopted * price)
+
+
+def test_fees_of_every_fill_count_in_the_trade() -> None:
+    pm = PositionManager(100_000.0)
+    pm.on_fill(Fill("a", "SPY", Side.BUY, 6, 100.0, 0.6, 0, 100.0), bar_index=0,
+               reason="entry")
+    pm.on_fill(Fill("a", "SPY", Side.BUY, 4, 101.0, 0.4, 1, 100.0), bar_index=1,
+               reason="entry")
+    _, trade = pm.on_fill(Fill("b", "SPY", Side.SELL, 10, 102.0, 1.0, 2, 102.0),
+                          bar_index=2, reason="take_profit")
+    assert trade is not None
+    assert trade.quantity == 10 and trade.entry_price == pytest.approx(100.4)
+    assert trade.fees == pytest.approx(2.0)
+    assert trade.pnl == pytest.approx(10 * 1.6 - 2.0)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from gnosis.cli.common import (
+    CommandError,
     add_common,
     config_from_args,
     dump_json,
@@ -40,7 +41,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--memory", choices=("on", "off"), default="on",
                      help="episodic memory in <state-dir>/memory.duckdb (default on)")
     run.add_argument("--dashboard", action="store_true",
-                     help="serve the web dashboard (not built yet)")
+                     help="serve the web dashboard (http://127.0.0.1:8080 by default)")
+    run.add_argument("--host", default=None,
+                     help="dashboard address (default 127.0.0.1; any other needs a token)")
+    run.add_argument("--port", type=non_negative_int, default=None,
+                     help="dashboard port (default 8080; 0 picks a free one)")
+    run.add_argument("--token", default=None,
+                     help="dashboard control token (default: env GNOSIS_DASHBOARD_TOKEN)")
 
 
 def _open_memory(args: argparse.Namespace, config: Any) -> tuple[Any, str]:
@@ -62,11 +69,18 @@ def _open_memory(args: argparse.Namespace, config: Any) -> tuple[Any, str]:
 
 def main(args: argparse.Namespace) -> int:
     from gnosis.bootstrap import build_system, run_identity, synthetic_market
+    from gnosis.dashboard import launch
     from gnosis.model.events import Notice
     from gnosis.trading.console import ConsoleReporter
     from gnosis.trading.live_bot import LiveBot
 
     config = config_from_args(args)
+    if args.token is None and config.dashboard_token is not None:  # env or .env
+        args.token = config.dashboard_token.get_secret_value()
+    try:
+        launch.check(args.dashboard, args.host, args.port, args.token)
+    except launch.DashboardError as exc:
+        raise CommandError(str(exc)) from None
     state_dir = config.state_dir
     market = synthetic_market(config, history=True)
     warmup_bars = market.bars_in_sessions(config.market.warmup_days)
@@ -88,15 +102,24 @@ def main(args: argparse.Namespace) -> int:
             f"strategy {config.strategy.name}, speed {args.speed:g}x, dry run (SimBroker), "
             f"state in {state_dir}/"
         )
-        if args.dashboard:
-            print("note: the web dashboard is not built yet; running without it")
     if memory_problem:
         system.bus.publish(Notice(0, 0, memory_problem, {"component": "memory"}))
     bot = LiveBot(engine, market, speed=args.speed, max_bars=args.max_bars,
                   warmup_bars=warmup_bars)
     try:
+        dashboard = launch.attach(engine, bot, state_dir=state_dir, serve_web=args.dashboard,
+                                  host=args.host, port=args.port, token=args.token)
+    except launch.DashboardError as exc:
+        if system.store is not None:
+            system.store.close()
+        raise CommandError(str(exc)) from None
+    if dashboard.url:
+        print(f"dashboard: {dashboard.url}", file=sys.stderr if args.json else sys.stdout,
+              flush=True)
+    try:
         summary = bot.run()
     finally:
+        dashboard.close()
         if system.store is not None:
             system.store.close()
         if memory is not None:

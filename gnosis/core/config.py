@@ -157,6 +157,10 @@ class GnosisConfig(BaseSettings):
     strategy: StrategyConfig = StrategyConfig()
     market: MarketConfig = MarketConfig()
     memory: MemoryConfig = MemoryConfig()
+    # the dashboard's control token (GNOSIS_DASHBOARD_TOKEN) and where npm put the chart
+    # library when it is not ./node_modules (GNOSIS_NODE_MODULES)
+    dashboard_token: SecretStr | None = None
+    node_modules: Path | None = None
     alpaca_api_key: SecretStr | None = Field(None, validation_alias="ALPACA_API_KEY")
     alpaca_secret_key: SecretStr | None = Field(None, validation_alias="ALPACA_SECRET_KEY")
     alpaca_base_url: str | None = Field(None, validation_alias="ALPACA_BASE_URL")

@@ -24,11 +24,11 @@ def peak_rss_mb() -> float:
 
 
 def _import_lazy_dependencies() -> None:
-    """Import what the pipeline loads on first use (hmmlearn at the first HMM fit, scipy's
-    assignment, Black-Scholes, the news lexicon), so no timed bar pays a one-off import."""
+    """Import what the pipeline loads on first use (the compiled HMM fit, scipy's assignment,
+    Black-Scholes, the news lexicon), so no timed bar pays a one-off import."""
     import importlib
 
-    for module in ("hmmlearn.hmm", "scipy.optimize", "blackscholes",
+    for module in ("gnosis.regime.hmm_em", "scipy.optimize", "blackscholes",
                    "vaderSentiment.vaderSentiment"):
         importlib.import_module(module)
 

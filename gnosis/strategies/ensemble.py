@@ -68,16 +68,20 @@ class AgentEnsemble:
         self.chain_provider = chain_provider
         self.news_provider = news_provider
         self._seed = seed
-        self._detector_factory = detector_factory or (
-            lambda interval_s: RegimeDetector(interval_s=interval_s, seed=seed))
+        self._detector_factory = detector_factory
         self._brains: dict[str, _SymbolBrain] = {}
         self.agent_errors: Counter[str] = Counter()
 
     def _brain(self, bar: Bar) -> _SymbolBrain:
         brain = self._brains.get(bar.symbol)
         if brain is None:
+            factory = self._detector_factory
+            # the k-th symbol of the run staggers its HMM's first fit by k bars (mod an hour)
+            detector = (factory(bar.interval_s) if factory is not None else
+                        RegimeDetector(interval_s=bar.interval_s, seed=self._seed,
+                                       hmm_stagger=len(self._brains)))
             brain = self._brains[bar.symbol] = _SymbolBrain(
-                self._detector_factory(bar.interval_s),
+                detector,
                 build_default_agents(self.chain_provider, self.news_provider,
                                      interval_s=bar.interval_s),
             )

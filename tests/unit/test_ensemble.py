@@ -137,7 +137,8 @@ def test_the_detector_and_agents_are_built_for_the_feeds_interval() -> None:
         strategy.on_bar(bar)
     daily, minute = strategy.regime_of("D"), strategy.regime_of("M")
     assert daily.interval_s == 86_400 and minute.interval_s == 60
-    assert daily.hmm.first_fit == 200 and minute.hmm.first_fit == 600
+    # M is the run's second symbol: its first fit is staggered by one bar
+    assert daily.hmm.first_fit == 200 and minute.hmm.first_fit == 601
     hedge = strategy._brains["D"].agents[0]
     assert isinstance(hedge, HedgeAgent) and hedge.refresh_bars == 1
 

@@ -9,7 +9,7 @@ faster than numpy at this size). Smoothed or Viterbi paths over a window are nev
 because they look ahead.
 
 A refit is decided at bar t from the features of bars < t and takes effect at bar t + ``delay``
-(``refit_delay``: ten minutes of trading time, at least one bar), in replay and live alike.
+(one session of trading time, at least one bar; see ``HmmSchedule``), in replay and live alike.
 Live, the fit runs on a worker thread (``gnosis.core.background``) while the core thread goes
 on filtering with the previous model; replay computes the same pure function inline. Either
 way the model that filters bar t + delay is the same, so replay and live agree. The first fit
@@ -67,7 +67,7 @@ FIT_ROWS = 1_300  # feature rows a fit uses at most (the window, thinned by the 
 FIRST_FIT_ROWS = 200  # rows before the first fit: ~10 per parameter of the 5-state model
 REFIT_SESSIONS = 20  # walk-forward refit cadence, in trading time
 THIN_BELOW_S = HOUR_SECONDS  # bars shorter than this are plentiful: fit every third one
-REFIT_DELAY_S = 600  # trading time between the bar a refit is decided on and its effect
+REFIT_DELAY_SESSIONS = 1  # trading time between the bar a refit is decided on and its effect
 STAGGER_S = HOUR_SECONDS  # first fits of different symbols spread over this much trading time
 EM_TOLERANCE = 1e-3  # nats: EM stops when an iteration gains less
 
@@ -85,9 +85,11 @@ class HmmSchedule:
     - ``refit_every`` (time): every ``REFIT_SESSIONS`` sessions (7,800 one-minute bars), but not
       before a tenth of the window is new data, which keeps daily and hourly refits from
       re-fitting an almost unchanged window every few bars (daily: every 130 bars).
-    - ``delay`` (time): a fit decided at bar t takes effect at bar t + delay, ``REFIT_DELAY_S``
-      of trading time later (10 one-minute bars, 2 five-minute bars, at least 1): time for a
-      worker thread to fit while the core thread goes on.
+    - ``delay`` (time): a fit decided at bar t takes effect at bar t + delay, one session of
+      trading time later (390 one-minute bars, 78 five-minute bars, 6 hourly bars, the next
+      daily bar): time for a worker thread to fit while the core thread goes on, live (where
+      a session is hours) and in a replay as fast as the machine can go (where 390 bars are
+      ~10 ms of core time, about one refit's CPU time on the other core).
     - ``stagger`` (time): first fits of different symbols are spread over ``STAGGER_S`` of
       trading time (60 one-minute bars; 1 from 1H up), by ``hmm_offset``.
     """
@@ -105,7 +107,7 @@ def hmm_schedule(interval_s: int) -> HmmSchedule:
     stride = 3 if interval_s < THIN_BELOW_S else 1
     window = FIT_ROWS * stride
     refit_every = max(round(REFIT_SESSIONS * bars_per_session(interval_s)), window // 10)
-    delay = max(1, round(bars_in(REFIT_DELAY_S, interval_s)))
+    delay = max(1, round(REFIT_DELAY_SESSIONS * bars_per_session(interval_s)))
     stagger = max(1, round(bars_in(STAGGER_S, interval_s)))
     return HmmSchedule(window, FIRST_FIT_ROWS * stride, refit_every, stride, delay, stagger)
 
@@ -151,7 +153,7 @@ class FilteredHMM:
         n_iter: int = 25,
         stride: int = 3,
         delay: int = 0,
-        refit_inits: int = 1,
+        refit_inits: int = 0,
     ) -> None:
         self.seed = seed
         self.window = window

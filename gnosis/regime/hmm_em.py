@@ -28,48 +28,43 @@ _LOG_2PI = math.log(2.0 * math.pi)
 
 
 @njit(cache=True, nogil=True)
-def _log_emissions(data: np.ndarray, means: np.ndarray, variances: np.ndarray,
-                   out: np.ndarray) -> None:
+def _densities(data: np.ndarray, means: np.ndarray, variances: np.ndarray,
+               dens: np.ndarray) -> float:
+    """Emission densities into ``dens``, relative to each row's best state (nothing
+    underflows); return the sum of the rows' shifts (log)."""
     rows, features = data.shape
     states = means.shape[0]
+    norms = np.empty(states)
+    inverse = np.empty((states, features))
     for i in range(states):
-        norm = 0.0
+        acc = 0.0
         for f in range(features):
-            norm += math.log(variances[i, f])
-        norm = -0.5 * (features * _LOG_2PI + norm)
-        for t in range(rows):
+            acc += math.log(variances[i, f])
+            inverse[i, f] = 1.0 / variances[i, f]
+        norms[i] = -0.5 * (features * _LOG_2PI + acc)
+    shift = 0.0
+    for t in range(rows):
+        top = -np.inf
+        for i in range(states):
             quad = 0.0
             for f in range(features):
                 d = data[t, f] - means[i, f]
-                quad += d * d / variances[i, f]
-            out[t, i] = norm - 0.5 * quad
-
-
-@njit(cache=True, nogil=True)
-def _densities(data: np.ndarray, means: np.ndarray, variances: np.ndarray) -> tuple[
-        np.ndarray, float]:
-    """Emission densities relative to each row's best state (nothing underflows), and the sum
-    of the rows' shifts (log)."""
-    rows = data.shape[0]
-    states = means.shape[0]
-    dens = np.empty((rows, states))
-    _log_emissions(data, means, variances, dens)
-    shift = 0.0
-    for t in range(rows):
-        top = dens[t, 0]
-        for i in range(1, states):
-            if dens[t, i] > top:
-                top = dens[t, i]
+                quad += d * d * inverse[i, f]
+            value = norms[i] - 0.5 * quad
+            dens[t, i] = value
+            if value > top:
+                top = value
         shift += top
         for i in range(states):
             dens[t, i] = math.exp(dens[t, i] - top)
-    return dens, shift
+    return shift
 
 
 @njit(cache=True, nogil=True)
 def _forward(dens: np.ndarray, start: np.ndarray, trans: np.ndarray, alpha: np.ndarray,
              scale: np.ndarray) -> bool:
-    """Scaled forward pass; False when a row is impossible under every state."""
+    """Scaled forward pass (``scale`` keeps 1/c_t); False when a row is impossible under
+    every state."""
     rows, states = dens.shape
     for t in range(rows):
         total = 0.0
@@ -84,29 +79,34 @@ def _forward(dens: np.ndarray, start: np.ndarray, trans: np.ndarray, alpha: np.n
             total += alpha[t, j]
         if not total > 0.0:
             return False
-        scale[t] = total
+        inverse = 1.0 / total
+        scale[t] = inverse
         for j in range(states):
-            alpha[t, j] /= total
+            alpha[t, j] *= inverse
     return True
 
 
 @njit(cache=True, nogil=True)
 def _backward(dens: np.ndarray, trans: np.ndarray, alpha: np.ndarray, scale: np.ndarray,
-              gamma: np.ndarray, xi: np.ndarray) -> None:
+              beta: np.ndarray, gamma: np.ndarray, xi: np.ndarray) -> None:
     """Backward pass with the forward scales; posteriors and expected transitions."""
     rows, states = dens.shape
-    beta = np.empty((rows, states))
+    weight = np.empty(states)
     for i in range(states):
         beta[rows - 1, i] = 1.0
     xi[:, :] = 0.0
     for t in range(rows - 1, 0, -1):
+        inverse = scale[t]
+        for j in range(states):
+            weight[j] = dens[t, j] * beta[t, j] * inverse
         for i in range(states):
             acc = 0.0
+            a = alpha[t - 1, i]
             for j in range(states):
-                weight = trans[i, j] * dens[t, j] * beta[t, j]
-                acc += weight
-                xi[i, j] += alpha[t - 1, i] * weight / scale[t]
-            beta[t - 1, i] = acc / scale[t]
+                w = trans[i, j] * weight[j]
+                acc += w
+                xi[i, j] += a * w
+            beta[t - 1, i] = acc
     for t in range(rows):
         for i in range(states):
             gamma[t, i] = alpha[t, i] * beta[t, i]
@@ -114,18 +114,19 @@ def _backward(dens: np.ndarray, trans: np.ndarray, alpha: np.ndarray, scale: np.
 
 @njit(cache=True, nogil=True)
 def _e_step(data: np.ndarray, start: np.ndarray, trans: np.ndarray, means: np.ndarray,
-            variances: np.ndarray, gamma: np.ndarray, xi: np.ndarray) -> float:
+            variances: np.ndarray, work: np.ndarray, gamma: np.ndarray, xi: np.ndarray) -> float:
     """Fill ``gamma`` (T x N posteriors) and ``xi`` (N x N expected transitions); return the
-    log-likelihood of ``data`` under the model (-inf when it is impossible)."""
-    dens, loglik = _densities(data, means, variances)
-    rows, states = dens.shape
-    alpha = np.empty((rows, states))
+    log-likelihood of ``data`` under the model (-inf when it is impossible). ``work`` is
+    scratch space of shape (3, T, N)."""
+    dens, alpha, beta = work[0], work[1], work[2]
+    rows = data.shape[0]
     scale = np.empty(rows)
+    loglik = _densities(data, means, variances, dens)
     if not _forward(dens, start, trans, alpha, scale):
         return -np.inf
     for t in range(rows):
-        loglik += math.log(scale[t])
-    _backward(dens, trans, alpha, scale, gamma, xi)
+        loglik -= math.log(scale[t])
+    _backward(dens, trans, alpha, scale, beta, gamma, xi)
     return loglik
 
 
@@ -133,7 +134,6 @@ def _e_step(data: np.ndarray, start: np.ndarray, trans: np.ndarray, means: np.nd
 def _m_step(data: np.ndarray, gamma: np.ndarray, xi: np.ndarray, start: np.ndarray,
             trans: np.ndarray, means: np.ndarray, variances: np.ndarray,
             min_var: float) -> None:
-    rows, features = data.shape
     states = means.shape[0]
     total = 0.0
     for i in range(states):
@@ -146,22 +146,44 @@ def _m_step(data: np.ndarray, gamma: np.ndarray, xi: np.ndarray, start: np.ndarr
         if row > 0.0:
             for j in range(states):
                 trans[i, j] = xi[i, j] / row
-        weight = 0.0
-        for t in range(rows):
-            weight += gamma[t, i]
-        if not weight > 1e-12:  # an empty state keeps its parameters
-            continue
-        for f in range(features):
-            acc = 0.0
-            for t in range(rows):
-                acc += gamma[t, i] * data[t, f]
-            mean = acc / weight
-            acc = 0.0
-            for t in range(rows):
-                d = data[t, f] - mean
-                acc += gamma[t, i] * d * d
-            means[i, f] = mean
-            variances[i, f] = max(acc / weight, min_var)
+    _m_gaussians(data, gamma, means, variances, min_var)
+
+
+@njit(cache=True, nogil=True)
+def _m_gaussians(data: np.ndarray, gamma: np.ndarray, means: np.ndarray, variances: np.ndarray,
+                 min_var: float) -> None:
+    """Means, then variances around the new means (exact, no cancellation), weighted by the
+    posteriors; a state with no weight keeps its parameters."""
+    states, features = means.shape
+    weight = np.zeros(states)
+    for t in range(data.shape[0]):
+        for i in range(states):
+            weight[i] += gamma[t, i]
+    first = _weighted_powers(data, gamma, np.zeros((states, features)), 1)
+    for i in range(states):
+        if weight[i] > 1e-12:
+            for f in range(features):
+                means[i, f] = first[i, f] / weight[i]
+    second = _weighted_powers(data, gamma, means, 2)
+    for i in range(states):
+        if weight[i] > 1e-12:
+            for f in range(features):
+                variances[i, f] = max(second[i, f] / weight[i], min_var)
+
+
+@njit(cache=True, nogil=True)
+def _weighted_powers(data: np.ndarray, gamma: np.ndarray, center: np.ndarray,
+                     power: int) -> np.ndarray:
+    """sum_t gamma[t, i] * (data[t, f] - center[i, f]) ** power, for power 1 or 2."""
+    states, features = center.shape
+    out = np.zeros((states, features))
+    for t in range(data.shape[0]):
+        for i in range(states):
+            g = gamma[t, i]
+            for f in range(features):
+                d = data[t, f] - center[i, f]
+                out[i, f] += g * d * d if power == 2 else g * d
+    return out
 
 
 @njit(cache=True, nogil=True)
@@ -172,12 +194,13 @@ def baum_welch(data: np.ndarray, start: np.ndarray, trans: np.ndarray, means: np
     final parameters, iterations run). -inf when the data is impossible under a start."""
     rows = data.shape[0]
     states = means.shape[0]
+    work = np.empty((3, rows, states))
     gamma = np.empty((rows, states))
     xi = np.empty((states, states))
     previous = -np.inf
     iterations = 0
     for _ in range(n_iter):
-        loglik = _e_step(data, start, trans, means, variances, gamma, xi)
+        loglik = _e_step(data, start, trans, means, variances, work, gamma, xi)
         if not np.isfinite(loglik):
             return -np.inf, iterations
         if loglik - previous < tol:
@@ -185,7 +208,7 @@ def baum_welch(data: np.ndarray, start: np.ndarray, trans: np.ndarray, means: np
         previous = loglik
         _m_step(data, gamma, xi, start, trans, means, variances, min_var)
         iterations += 1
-    return _e_step(data, start, trans, means, variances, gamma, xi), iterations
+    return _e_step(data, start, trans, means, variances, work, gamma, xi), iterations
 
 
 def log_likelihood(data: np.ndarray, start: np.ndarray, trans: np.ndarray, means: np.ndarray,
@@ -194,5 +217,6 @@ def log_likelihood(data: np.ndarray, start: np.ndarray, trans: np.ndarray, means
     states = means.shape[0]
     gamma = np.empty((len(data), states))
     xi = np.empty((states, states))
+    work = np.empty((3, len(data), states))
     return float(_e_step(np.ascontiguousarray(data, dtype=np.float64), start, trans, means,
-                         variances, gamma, xi))
+                         variances, work, gamma, xi))

@@ -102,27 +102,30 @@ def test_em_climbs_and_recovers_the_generating_means() -> None:
     assert np.all(np.diag(trans) > 0.85)
 
 
-def detector_states(bars, refit_every: int = 500) -> list:
+def detector_states(bars: list, refit_every: int = 500) -> list:
     detector = RegimeDetector(seed=2, hmm_refit_every=refit_every, hmm_stagger=0)
     return [detector.update(bar) for bar in bars]
 
 
 def test_a_refit_decided_at_bar_t_filters_from_bar_t_plus_delay() -> None:
-    bars = list(SyntheticMarket(seed=2, days=4).bars())[:1_300]
+    bars = list(SyntheticMarket(seed=2, days=6).bars())[:2_000]
     detector = RegimeDetector(seed=2, hmm_refit_every=500, hmm_stagger=0)
     hmm = detector.hmm
-    assert hmm is not None and hmm.delay == 10
-    versions = []
+    assert hmm is not None and hmm.delay == 390  # one session of one-minute bars
+    versions, probabilities = [], []
     for bar in bars:
-        detector.update(bar)
+        state = detector.update(bar)
         versions.append(hmm.version)
-    first = hmm.first_fit  # decided on that bar, from the bars before it
-    assert versions[first + 9 - 1] == 0 and versions[first + 10 - 1] == 1
-    assert versions[first + 500 + 9 - 1] == 1 and versions[first + 500 + 10 - 1] == 2
+        probabilities.append(state.hmm_probabilities is not None)
+    first = hmm.first_fit  # decided on that bar (bar numbers from 1), from the bars before it
+    assert versions[first + 389 - 1] == 0 and versions[first + 390 - 1] == 1
+    assert probabilities.index(True) == first + 390 - 1
+    # the refit is due 500 bars after the first was decided, while nothing is pending
+    assert versions[first + 500 + 389 - 1] == 1 and versions[first + 500 + 390 - 1] == 2
 
 
 def test_fits_on_a_worker_thread_give_the_same_states_as_inline_fits() -> None:
-    bars = list(SyntheticMarket(seed=2, days=4).bars())[:1_400]
+    bars = list(SyntheticMarket(seed=2, days=6).bars())[:2_000]
     inline = detector_states(bars)
     background.use_worker_thread()
     try:
@@ -134,14 +137,14 @@ def test_fits_on_a_worker_thread_give_the_same_states_as_inline_fits() -> None:
 
 
 def test_a_snapshot_taken_while_a_fit_is_pending_resumes_identically() -> None:
-    bars = list(SyntheticMarket(seed=2, days=4).bars())[:1_400]
+    bars = list(SyntheticMarket(seed=2, days=6).bars())[:2_000]
     detector = RegimeDetector(seed=2, hmm_refit_every=500, hmm_stagger=0)
     hmm = detector.hmm
     assert hmm is not None
     cut = hmm.first_fit + 500 + 3  # a refit is decided and not yet in effect
     for bar in bars[:cut]:
         detector.update(bar)
-    assert hmm.pending_effective == hmm.first_fit + 510
+    assert hmm.pending_effective == hmm.first_fit + 500 + 390
     copy = pickle.loads(pickle.dumps(detector))
     reloaded = FilteredHMM(seed=2, window=hmm.window)
     reloaded.from_state(hmm.to_state())

@@ -71,7 +71,8 @@ def build_strategy(config: GnosisConfig, market: Any = None,
     if inputs is None:
         synthetic = getattr(market, "phase_at", None) is not None
         inputs = simulated_inputs(market, seed) if synthetic else SideInputs()
-    return AgentEnsemble(seed=seed, chain_provider=inputs.options, news_provider=inputs.news)
+    return AgentEnsemble(seed=seed, chain_provider=inputs.options, news_provider=inputs.news,
+                         fast=config.strategy.fast)
 
 
 def run_identity(config: GnosisConfig, market: str) -> dict[str, Any]:

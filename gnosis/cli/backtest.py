@@ -59,6 +59,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                           help="start memory from an earlier run's store (its episodes must "
                                "end before this run's first bar)")
     backtest.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    backtest.add_argument("--reference", action="store_true",
+                          help="run the agents' reference per-bar path (the readable "
+                               "specification) instead of the compiled one: same decisions, "
+                               "slower")
     backtest.add_argument("--timeframe",
                           help="aggregate a --data file's bars into 5Min, 15Min, 1H, 1D ... "
                                "(default: the interval inferred from its timestamps)")

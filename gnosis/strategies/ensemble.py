@@ -23,14 +23,19 @@ from gnosis.model.market import NewsProvider, OptionsChainProvider
 from gnosis.model.types import Bar, Decision, Vote
 from gnosis.regime.activation import agent_activation
 from gnosis.regime.detector import RegimeDetector
+from gnosis.strategies.fast import FastBrain
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
 class _SymbolBrain:
-    detector: RegimeDetector
+    """The reference objects of one symbol (``detector``, ``agents``), or, on the fast path,
+    the compiled state that replaces them (``fast``)."""
+
+    detector: RegimeDetector | None
     agents: list[Agent]
+    fast: FastBrain | None = None
 
 
 class _ProviderPickler(pickle.Pickler):
@@ -54,7 +59,12 @@ class _ProviderUnpickler(pickle.Unpickler):
 
 
 class AgentEnsemble:
-    """Per symbol: RegimeDetector → activation → agents → consensus → Decision."""
+    """Per symbol: RegimeDetector → activation → agents → consensus → Decision.
+
+    ``fast`` (the default) runs each symbol's detector and agents as one compiled step
+    (``gnosis.strategies.fast``) that reproduces the reference path below bit for bit; with
+    ``fast=False`` the reference objects themselves run, one Python call each.
+    """
 
     name = "agents"
 
@@ -64,7 +74,9 @@ class AgentEnsemble:
         chain_provider: OptionsChainProvider | None = None,
         news_provider: NewsProvider | None = None,
         detector_factory: Callable[[int], RegimeDetector] | None = None,
+        fast: bool = True,
     ) -> None:
+        self.fast = fast
         self.chain_provider = chain_provider
         self.news_provider = news_provider
         self._seed = seed
@@ -76,19 +88,23 @@ class AgentEnsemble:
         brain = self._brains.get(bar.symbol)
         if brain is None:
             factory = self._detector_factory
-            # the k-th symbol of the run staggers its HMM's first fit by k bars (mod an hour)
             detector = (factory(bar.interval_s) if factory is not None else
                         RegimeDetector(interval_s=bar.interval_s, seed=self._seed,
                                        hmm_stagger=len(self._brains)))
-            brain = self._brains[bar.symbol] = _SymbolBrain(
-                detector,
-                build_default_agents(self.chain_provider, self.news_provider,
-                                     interval_s=bar.interval_s),
-            )
+            agents = build_default_agents(self.chain_provider, self.news_provider,
+                                          interval_s=bar.interval_s)
+            if self.fast:
+                brain = _SymbolBrain(None, [], FastBrain(detector, agents))
+            else:
+                brain = _SymbolBrain(detector, agents)
+            self._brains[bar.symbol] = brain
         return brain
 
     def on_bar(self, bar: Bar) -> Decision:
         brain = self._brain(bar)
+        if brain.fast is not None:
+            return self._decide_fast(brain.fast, bar)
+        assert brain.detector is not None
         regime = brain.detector.update(bar)
         activation = agent_activation(regime)
         ctx = AgentContext(bar, regime)
@@ -122,9 +138,27 @@ class AgentEnsemble:
             regime_state=regime,
         )
 
+    def _decide_fast(self, fast: FastBrain, bar: Bar) -> Decision:
+        regime, votes, inactive, signal, confidence, why = fast.decide(bar, self.agent_errors)
+        return Decision(
+            symbol=bar.symbol,
+            ts_event=bar.ts_event,
+            signal=signal,
+            confidence=confidence,
+            votes=tuple(votes),
+            regime=regime.primary,
+            regime_confidence=regime.confidence,
+            reasoning=why,
+            inactive=tuple(inactive),
+            regime_state=regime,
+        )
+
     def regime_of(self, symbol: str) -> Any:
+        """The symbol's detector (or its fast twin): ``.last`` is its latest RegimeState."""
         brain = self._brains.get(symbol)
-        return None if brain is None else brain.detector
+        if brain is None:
+            return None
+        return brain.fast if brain.fast is not None else brain.detector
 
     # -- persistence: everything but the live providers -------------------------------------
     def _provider_ids(self) -> dict[str, Any]:

@@ -140,7 +140,12 @@ def test_the_detector_and_agents_are_built_for_the_feeds_interval() -> None:
     assert daily.interval_s == 86_400 and minute.interval_s == 60
     # M is the run's second symbol: its first fit is staggered by one bar
     assert daily.hmm.first_fit == 200 and minute.hmm.first_fit == 601
-    hedge = strategy._brains["D"].agents[0]
+    fast = strategy._brains["D"].fast
+    assert fast is not None and fast.refresh_bars == 1  # the default path is the fast one
+    reference = AgentEnsemble(fast=False)
+    reference.on_bar(Bar(*random_walk_bars(1, symbol="D")[0]._replace(interval_s=86_400,
+                                                                     ts_init=0)))
+    hedge = reference._brains["D"].agents[0]
     assert isinstance(hedge, HedgeAgent) and hedge.refresh_bars == 1
 
 

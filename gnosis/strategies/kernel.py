@@ -60,7 +60,7 @@ LIQ_WINDOW = 60
 LIQ_PROFILE_BARS = 390
 LIQ_SCAN_BINS = 30
 LIQ_ZONE_ATR = 1.0
-PROFILE_SLOTS = 4096  # a power of two; live bins (390 bars of prices) span far fewer
+PROFILE_SLOTS = 1024  # a power of two above the at most 390 live bins (one per bar kept)
 SENT_MOMENTUM = 10
 SENT_BALANCE = 20
 SENT_THRESHOLD = 0.3
@@ -632,7 +632,7 @@ def _hedge(f, i, high, low, close, out):
 @njit(cache=True)
 def _profile_slot(i, key):
     """The slot of ``key`` in the profile table, or of the empty slot where it goes (-1 when
-    the table is full: more live bins than slots, which 390 bars of real prices never have)."""
+    the table is full, which cannot happen: at most LIQ_PROFILE_BARS + 1 bins are live)."""
     mask = PROFILE_SLOTS - 1
     slot = key & mask
     for _ in range(PROFILE_SLOTS):

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from gnosis.core import background
 from gnosis.core.clock import LiveClock
 from gnosis.model.events import Notice
 from gnosis.model.ports import MarketFeed
@@ -143,6 +144,7 @@ class LiveBot:
         engine = self.engine
         engine.resume_from_store()
         previous = self._install_signal_handlers()  # Ctrl-C in the warm-up stops cleanly too
+        background.use_worker_thread()  # HMM refits off the core thread, effective bars fixed
         try:
             self._warm_up()
             producer = threading.Thread(target=self._produce, name="gnosis-feed", daemon=True)
@@ -152,6 +154,7 @@ class LiveBot:
         finally:
             self._stopping.set()
             self._restore_signal_handlers(previous)
+            background.use_inline()
         return engine.summary()
 
     def _consume(self) -> None:

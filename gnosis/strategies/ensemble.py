@@ -92,7 +92,8 @@ class AgentEnsemble:
                         RegimeDetector(interval_s=bar.interval_s, seed=self._seed,
                                        hmm_stagger=len(self._brains)))
             agents = build_default_agents(self.chain_provider, self.news_provider,
-                                          interval_s=bar.interval_s)
+                                          interval_s=bar.interval_s,
+                                          stagger=len(self._brains))
             if self.fast:
                 brain = _SymbolBrain(None, [], FastBrain(detector, agents))
             else:

@@ -64,7 +64,35 @@ _PHASES = {
 }
 _AFTER = {k.PH_MARKUP_AFTER: "markup", k.PH_ACCUMULATION_AFTER: "accumulation",
           k.PH_MARKDOWN_AFTER: "markdown", k.PH_DISTRIBUTION_AFTER: "distribution"}
-_V = k.O_VOTES - k.OUT
+# offsets into the step's output block (module constants: no lookups per bar)
+_O_BALANCE = k.O_BALANCE - k.OUT
+_O_CAST = k.O_CAST - k.OUT
+_O_CLV_MEAN = k.O_CLV_MEAN - k.OUT
+_O_CONFIDENCE = k.O_CONFIDENCE - k.OUT
+_O_CONSENSUS = k.O_CONSENSUS - k.OUT
+_O_DECISION_CONFIDENCE = k.O_DECISION_CONFIDENCE - k.OUT
+_O_HAS_PROBS = k.O_HAS_PROBS - k.OUT
+_O_HMM_STATE = k.O_HMM_STATE - k.OUT
+_O_LIQUIDITY_ERROR = k.O_LIQUIDITY_ERROR - k.OUT
+_O_LIQUIDITY_KEY = k.O_LIQUIDITY_KEY - k.OUT
+_O_MARKOV_ON = k.O_MARKOV_ON - k.OUT
+_O_NEEDED = k.O_NEEDED - k.OUT
+_O_POSITION = k.O_POSITION - k.OUT
+_O_PRIMARY = k.O_PRIMARY - k.OUT
+_O_PROBS = k.O_PROBS - k.OUT
+_O_SIGNAL = k.O_SIGNAL - k.OUT
+_O_TOP_COUNT = k.O_TOP_COUNT - k.OUT
+_O_TOP_SIGNAL = k.O_TOP_SIGNAL - k.OUT
+_O_TREND = k.O_TREND - k.OUT
+_O_VOLATILITY = k.O_VOLATILITY - k.OUT
+_O_VOL_CLASS = k.O_VOL_CLASS - k.OUT
+_O_VOTES = k.O_VOTES - k.OUT
+_O_WIDTH_ATR = k.O_WIDTH_ATR - k.OUT
+_O_WYCKOFF_ON = k.O_WYCKOFF_ON - k.OUT
+_V = _O_VOTES
+# votes without numbers in them: one object each, shared (they are immutable)
+_ATR_NOT_READY = Vote("hedge", 0, 0.2, "long gamma, ATR not ready")
+_NOT_FITTED = Vote.abstain("markov", "HMM not fitted yet")
 _F = k.VOTE_FIELDS
 
 
@@ -126,11 +154,14 @@ class FastBrain:
         self.refresh_bars = hedge.refresh_bars
         self.chain_stagger = hedge.stagger
         self._since_refresh = hedge.refresh_bars + 1  # read on the first bar
+        self._wall = 0.0
         self._missing = "no options data"
+        self._hedge_abstains = Vote.abstain("hedge", self._missing)  # the same until it changes
         # Sentiment's side input
         self.news_provider = sentiment.news_provider
         self.decay = sentiment.decay
         self._news_until = -1
+        self._news = 0.0
         self._last_headline = ""
         self.last: RegimeState | None = None
 
@@ -160,19 +191,19 @@ class FastBrain:
         k.step(f, self.i, buffer, bar.open, bar.high, bar.low, bar.close, bar.volume,
                math.nan if vwap is None else vwap, bar.ts_event)
         out = f[k.OUT:k.OUT_END].tolist()
-        if out[k.O_LIQUIDITY_ERROR - k.OUT]:
+        if out[_O_LIQUIDITY_ERROR]:
             errors["liquidity"] += 1
             log.warning("agent %s failed to update: %s", "liquidity",
-                        KeyError(int(out[k.O_LIQUIDITY_KEY - k.OUT])))
+                        KeyError(int(out[_O_LIQUIDITY_KEY])))
         regime = self._regime(out)
         self.last = regime
         votes = [self._hedge_vote(out), self._liquidity_vote(out), self._sentiment_vote(out)]
         inactive: list[tuple[str, str]] = []
-        if out[k.O_WYCKOFF_ON - k.OUT]:
+        if out[_O_WYCKOFF_ON]:
             votes.append(self._wyckoff_vote(out))
         else:
             inactive.append(("wyckoff", wyckoff_active(regime)[1]))
-        if out[k.O_MARKOV_ON - k.OUT]:
+        if out[_O_MARKOV_ON]:
             votes.append(self._markov_vote(out, regime))
         else:
             inactive.append(("markov", markov_active(regime)[1]))
@@ -198,15 +229,18 @@ class FastBrain:
                 net, gross, wall = gamma_exposure(chain)
                 f = self.f
                 f[k.H_NET], f[k.H_GROSS], f[k.H_WALL] = net, gross, wall
+                self._wall = wall
                 self.i[k.I_H_HAVE_CHAIN] = int(gross > 0)
                 self._missing = "options chain without open interest"
+            self._hedge_abstains = Vote.abstain("hedge", self._missing)
         except Exception as exc:  # noqa: BLE001 - as the reference: an agent error, not a crash
             errors["hedge"] += 1
             log.warning("agent %s failed to update: %s", "hedge", exc)
 
     def _read_news(self, bar: Bar, errors: Counter[str]) -> float:
-        news = float(self.f[k.S_NEWS]) * self.decay
+        news = self._news * self.decay
         if self.news_provider is None:
+            self._news = news
             return news
         after = self._news_until if self._news_until >= 0 else bar.ts_event
         self._news_until = bar.ts_close
@@ -217,6 +251,7 @@ class FastBrain:
         except Exception as exc:  # noqa: BLE001
             errors["sentiment"] += 1
             log.warning("agent %s failed to update: %s", "sentiment", exc)
+        self._news = news
         return news
 
     def _load_model(self) -> None:
@@ -234,12 +269,11 @@ class FastBrain:
 
     # -- objects from the step's outputs ---------------------------------------------------------
     def _regime(self, out: list[float]) -> RegimeState:
-        o = k.OUT
-        code = int(out[k.O_PRIMARY - o])
-        trend = out[k.O_TREND - o]
-        volatility = out[k.O_VOLATILITY - o]
-        probs = tuple(out[k.O_PROBS - o:k.O_PROBS - o + 5]) if out[k.O_HAS_PROBS - o] else None
-        state_index = int(out[k.O_HMM_STATE - o])
+        code = int(out[_O_PRIMARY])
+        trend = out[_O_TREND]
+        volatility = out[_O_VOLATILITY]
+        probs = tuple(out[_O_PROBS:_O_PROBS + 5]) if out[_O_HAS_PROBS] else None
+        state_index = int(out[_O_HMM_STATE])
         warmup, calm_vol, volatile_vol, threshold = self.detector_params
         if code == k.WARMING:
             reason = f"warming up {self.bars}/{warmup}"
@@ -248,18 +282,18 @@ class FastBrain:
         elif code in (k.TRENDING_UP, k.TRENDING_DOWN):
             reason = f"|trend| {abs(trend):.2f} > {threshold}"
         elif code == k.ACCUMULATION:
-            balance, clv = out[k.O_BALANCE - o], out[k.O_CLV_MEAN - o]
+            balance, clv = out[_O_BALANCE], out[_O_CLV_MEAN]
             reason = f"volume on up bars {balance:.0%}, closes high ({clv:+.2f})"
         elif code == k.DISTRIBUTION:
-            balance, clv = out[k.O_BALANCE - o], out[k.O_CLV_MEAN - o]
+            balance, clv = out[_O_BALANCE], out[_O_CLV_MEAN]
             reason = f"volume on down bars {1 - balance:.0%}, closes low ({clv:+.2f})"
         elif code == k.CALM:
             reason = f"vol {volatility:.0%} < {calm_vol:.0%}"
         else:
             reason = (f"|trend| {abs(trend):.2f} <= {threshold}, bands "
-                      f"{out[k.O_WIDTH_ATR - o]:.1f} ATR wide")
-        return RegimeState(_PRIMARY[code], out[k.O_CONFIDENCE - o], trend, volatility,
-                           _VOL_CLASS[int(out[k.O_VOL_CLASS - o])], out[k.O_POSITION - o],
+                      f"{out[_O_WIDTH_ATR]:.1f} ATR wide")
+        return RegimeState(_PRIMARY[code], out[_O_CONFIDENCE], trend, volatility,
+                           _VOL_CLASS[int(out[_O_VOL_CLASS])], out[_O_POSITION],
                            HMM_LABELS[state_index] if state_index >= 0 else None, probs,
                            reason, self.bars)
 
@@ -267,13 +301,13 @@ class FastBrain:
         v = _V
         code = out[v]
         if code == k.ABSTAIN:
-            return Vote.abstain("hedge", self._missing)
+            return self._hedge_abstains
         tilt = out[v + 3]
-        wall = float(self.f[k.H_WALL])
+        wall = self._wall
         if code == k.H_BALANCED:
             return Vote("hedge", 0, 0.3, f"dealer gamma balanced (tilt {tilt:+.2f})")
         if code == k.H_ATR_NOT_READY:
-            return Vote("hedge", 0, 0.2, "long gamma, ATR not ready")
+            return _ATR_NOT_READY
         if code == k.H_PINNED:
             return Vote("hedge", 0, 0.4, f"long gamma {tilt:+.2f}: pinned near wall {wall:g}")
         if code == k.H_REVERT:
@@ -338,7 +372,7 @@ class FastBrain:
         v = _V + 4 * _F
         code = out[v]
         if code == k.ABSTAIN:
-            return Vote.abstain("markov", "HMM not fitted yet")
+            return _NOT_FITTED
         bull, bear, ranging = out[v + 3:v + 6]
         if code == k.M_RANGING:
             return Vote("markov", 0, out[v + 2], f"HMM ranging {ranging:.2f}")
@@ -352,19 +386,18 @@ class FastBrain:
 
     @staticmethod
     def _consensus(out: list[float], votes: list[Vote]) -> tuple[int, float, str]:
-        o = k.OUT
-        outcome = out[k.O_CONSENSUS - o]
-        needed = int(out[k.O_NEEDED - o])
+        outcome = out[_O_CONSENSUS]
+        needed = int(out[_O_NEEDED])
         if outcome == k.C_NONE:
             return 0, 0.0, f"no votes cast (need {needed})"
         if outcome == k.C_TIE:
             tally = Counter(v.signal for v in votes if not v.abstained)
             return 0, 0.0, f"tie {dict(tally)} (need {needed})"
-        top_count, top_signal = int(out[k.O_TOP_COUNT - o]), int(out[k.O_TOP_SIGNAL - o])
+        top_count, top_signal = int(out[_O_TOP_COUNT]), int(out[_O_TOP_SIGNAL])
         if outcome == k.C_SHORT:
             return 0, 0.0, f"{top_count} vote(s) for {top_signal:+d} < {needed} needed"
-        return (int(out[k.O_SIGNAL - o]), out[k.O_DECISION_CONFIDENCE - o],
-                f"{top_count}/{int(out[k.O_CAST - o])} for {top_signal:+d} (need {needed})")
+        return (int(out[_O_SIGNAL]), out[_O_DECISION_CONFIDENCE],
+                f"{top_count}/{int(out[_O_CAST])} for {top_signal:+d} (need {needed})")
 
     # -- what the dashboard and memory read ----------------------------------------------------
     def hmm_state_dict(self) -> dict[str, Any] | None:

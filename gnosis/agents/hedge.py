@@ -6,10 +6,10 @@ runs. Convention (the usual GEX one): dealers are long the calls and short the p
 customers trade, so call gamma counts positive and put gamma negative:
 ``GEX = sum(gamma * open_interest * 100 * spot^2 * 1%)``. Greeks come from the chain when the
 feed has them, else from the ``blackscholes`` library. The chain is the one known at the bar's
-close (``chain(symbol, spot, bar.ts_close)``: a snapshot taken later is never seen), read on
-the first bar and re-read every ``refresh_bars`` bars (as a snapshot poll would be: an hour of
-trading time, see ``gnosis.agents.build_default_agents``), not every bar; the k-th symbol of a
-run re-reads k bars (mod ``refresh_bars``) early after its first read, so many symbols spread
+close (``chain(symbol, spot, bar.ts_close)``: a snapshot taken later is never seen), read every
+``refresh_bars`` bars (as a snapshot poll would be: an hour of trading time, see
+``gnosis.agents.build_default_agents``), not every bar: the first symbol of a run on bars 1,
+1 + refresh_bars, ..., the k-th k bars (mod ``refresh_bars``) later, so many symbols spread
 their reads over the hour. Without a chain provider (replayed data
 without ``--options``) the agent abstains with "no options data".
 """
@@ -73,19 +73,20 @@ class HedgeAgent(Agent):
         self.chain_provider = chain_provider
         self.refresh_bars = refresh_bars
         self.min_tilt = min_tilt
-        # the k-th symbol of a run re-reads its chain k bars (mod refresh_bars) early after its
-        # first read: 500 symbols that start together do not all read in the same minute
+        # the k-th symbol of a run reads its chain k bars (mod refresh_bars) later: 500 symbols
+        # that start together do not all read in the same minute
         self.stagger = stagger % refresh_bars
         self._atr = ATR(14)
         self._closes = RingBuffer(MOMENTUM_BARS + 1)
         self._var = 0.0
         self._prev = 0.0
-        self._since_refresh = refresh_bars + 1  # read on the first bar
+        self._since_refresh = refresh_bars - 1 - self.stagger  # first read: bar 1 + stagger
         self._net = 0.0
         self._gross = 0.0
         self._wall = 0.0
         self._have_chain = False
-        self._missing = "no options data"
+        self._missing = "no options data" if chain_provider is None else \
+            "options chain not read yet"
 
     def update(self, ctx: AgentContext) -> None:
         bar = ctx.bar
@@ -98,8 +99,7 @@ class HedgeAgent(Agent):
         self._closes.push(close)
         self._since_refresh += 1
         if self._since_refresh >= self.refresh_bars and self.chain_provider is not None:
-            first = self._since_refresh > self.refresh_bars  # only before the first read
-            self._since_refresh = self.stagger if first else 0
+            self._since_refresh = 0
             chain = self.chain_provider.chain(bar.symbol, close, bar.ts_close)
             if chain is None or not chain.contracts:
                 self._have_chain = False

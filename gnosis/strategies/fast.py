@@ -152,10 +152,9 @@ class FastBrain:
         # Hedge's side input
         self.chain_provider = hedge.chain_provider
         self.refresh_bars = hedge.refresh_bars
-        self.chain_stagger = hedge.stagger
-        self._since_refresh = hedge.refresh_bars + 1  # read on the first bar
+        self._since_refresh = hedge.refresh_bars - 1 - hedge.stagger  # as HedgeAgent
         self._wall = 0.0
-        self._missing = "no options data"
+        self._missing = hedge._missing
         self._hedge_abstains = Vote.abstain("hedge", self._missing)  # the same until it changes
         # Sentiment's side input
         self.news_provider = sentiment.news_provider
@@ -216,8 +215,7 @@ class FastBrain:
         self._since_refresh += 1
         if self._since_refresh < self.refresh_bars:
             return
-        first = self._since_refresh > self.refresh_bars  # as HedgeAgent.update
-        self._since_refresh = self.chain_stagger if first else 0
+        self._since_refresh = 0
         try:
             chain = self.chain_provider.chain(bar.symbol, bar.close,  # type: ignore[union-attr]
                                               bar.ts_close)

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from gnosis.cli.common import (
+    CommandError,
     add_common,
     config_from_args,
     dump_json,
@@ -31,8 +32,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                      help="state, journal and memory files (default ./gnosis-state)")
     run.add_argument("--fresh", action="store_true",
                      help="start from an empty state instead of resuming")
-    run.add_argument("--feed", choices=("sim",), default="sim",
-                     help="sim: the embedded synthetic market")
+    run.add_argument("--feed", choices=("sim", "alpaca"), default="sim",
+                     help="sim: the embedded synthetic market; alpaca: Alpaca's live bars "
+                     "(ALPACA_* keys and URLs, see README)")
+    run.add_argument("--broker", choices=("sim", "alpaca"), default="sim",
+                     help="sim: dry run (SimBroker fills); alpaca: orders on the Alpaca paper "
+                     "account (with --feed alpaca)")
+    run.add_argument("--decisions", type=Path, default=None,
+                     help="write one CSV row per live bar and symbol (as gnosis backtest)")
     run.add_argument("--every", type=positive_int, default=1, help="print every n-th quiet bar")
     run.add_argument("--quiet", action="store_true", help="no per-bar console lines")
     run.add_argument("--dashboard", action="store_true",
@@ -45,6 +52,12 @@ def main(args: argparse.Namespace) -> int:
     from gnosis.trading.live_bot import LiveBot
 
     config = config_from_args(args)
+    if args.feed == "alpaca" or args.broker == "alpaca":
+        from gnosis.cli.run_alpaca import main as run_alpaca
+
+        if args.feed != "alpaca":
+            raise CommandError("--broker alpaca trades on Alpaca's data: add --feed alpaca")
+        return run_alpaca(args, config)
     state_dir = config.state_dir
     market = synthetic_market(config, history=True)
     warmup_bars = market.bars_in_sessions(config.market.warmup_days)

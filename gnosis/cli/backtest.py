@@ -32,6 +32,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     source = backtest.add_mutually_exclusive_group()
     source.add_argument("--synthetic", action="store_true", help="use the synthetic market")
     source.add_argument("--data", type=Path, help="CSV or Parquet bars file")
+    source.add_argument("--source", choices=("alpaca",), default=None,
+                        help="download --symbols from Alpaca (--start, --end) into a cache")
+    backtest.add_argument("--start", help="with --source alpaca: first day (YYYY-MM-DD)")
+    backtest.add_argument("--end", help="with --source alpaca: last day (YYYY-MM-DD)")
+    backtest.add_argument("--timeframe", default=None,
+                          help="with --source alpaca: bar size, e.g. 1Min (default), 5Min, 1Hour")
+    backtest.add_argument("--cache-dir", type=Path, default=None,
+                          help="with --source alpaca: download cache (default ~/.cache/gnosis)")
     backtest.add_argument("--symbol", help="symbol of a --data file that has no symbol column")
     backtest.add_argument("--bars", type=positive_int, default=None,
                           help="synthetic bars to run (default: --days sessions)")
@@ -89,11 +97,22 @@ class _Source:
     feed: Any
     market: Any = None  # the synthetic market (ground truth), when it is the source
     quarantined: dict[str, int] = field(default_factory=dict)
+    strategy: Any = None  # a strategy built for the source's inputs (Alpaca's news)
 
 
 def _open_source(args: argparse.Namespace, config: Any) -> _Source:
     from gnosis.bootstrap import synthetic_market
 
+    if args.source == "alpaca":
+        from gnosis.adapters.alpaca.errors import AlpacaError
+        from gnosis.adapters.alpaca.history import backtest_source
+
+        try:
+            got = backtest_source(args, config)
+        except AlpacaError as exc:
+            raise CommandError(str(exc)) from None
+        return _Source(got["bars"], got["total"], got["feed"], quarantined=got["quarantined"],
+                       strategy=got["strategy"])
     if args.data is not None:
         from gnosis.data.replay import ReplayError, ReplayFeed, load_bars
 
@@ -162,7 +181,7 @@ def main(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     source = _open_source(args, config)
     system = build_system(config, source.feed, market=source.market, state_dir=args.state_dir,
-                          fresh=args.fresh)
+                          fresh=args.fresh, strategy=source.strategy)
     if system.store is not None and system.store.load() is not None:
         system.store.close()
         raise CommandError(f"{args.state_dir} already holds a run; a backtest starts from "

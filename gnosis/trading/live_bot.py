@@ -389,3 +389,138 @@ class LiveBot:
     def _restore_signal_handlers(previous: dict[int, Any]) -> None:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+
+
+LIVE_MONEY_REFUSED = (
+    "paper_mode=False would trade real money: Gnosis trades paper accounts only (DESIGN §1); "
+    "use paper_mode=True with paper keys")
+INTERVALS = ("1Min",)
+
+
+class TradingRefused(ValueError):
+    """A ``LiveTradingBot`` configuration Gnosis will not run, with the reason."""
+
+
+class LiveTradingBot:
+    """The seed's Python API: ``LiveTradingBot(symbol="SPY", bar_interval="1Min",
+    enable_memory=True, enable_trading=False, paper_mode=True).run()``.
+
+    ``feed="sim"`` (default) runs on the embedded synthetic market with the SimBroker, as
+    ``gnosis run`` does; ``feed="alpaca"`` runs on Alpaca's live bars (``ALPACA_*`` keys from
+    the environment or ``.env``): ``enable_trading=False`` is a dry run (decisions on Alpaca's
+    data, SimBroker fills, nothing sent to Alpaca), ``enable_trading=True`` places the orders
+    on the paper account. ``paper_mode=False`` is refused. ``run()`` blocks and returns the
+    summary; ``stop()`` ends it cleanly from another thread. The objects are wired by the same
+    functions as the command line (``gnosis.bootstrap``, ``gnosis.adapters.alpaca.wiring``).
+    """
+
+    def __init__(self, symbol: str = "SPY", bar_interval: str = "1Min",
+                 enable_memory: bool = True, enable_trading: bool = False,
+                 paper_mode: bool = True, *, symbols: Sequence[str] | None = None,
+                 feed: str = "sim", state_dir: Any = None, fresh: bool = False,
+                 speed: float = 60.0, max_bars: int | None = None,
+                 warmup_days: int | None = None, console: bool = True,
+                 config: Any = None) -> None:
+        if not paper_mode:
+            raise TradingRefused(LIVE_MONEY_REFUSED)
+        if bar_interval not in INTERVALS:
+            raise TradingRefused(f"bar_interval {bar_interval!r}: the live bot trades 1Min bars "
+                                 "(gnosis backtest --timeframe replays coarser ones)")
+        if feed not in ("sim", "alpaca"):
+            raise TradingRefused(f"feed {feed!r}: one of 'sim', 'alpaca'")
+        if enable_trading and feed != "alpaca":
+            raise TradingRefused("enable_trading=True places orders on the Alpaca paper "
+                                 "account, which trades on Alpaca's data: use feed='alpaca'")
+        self.symbols = tuple(s.upper() for s in (symbols or (symbol,)))
+        self.bar_interval = bar_interval
+        self.enable_memory = enable_memory
+        self.enable_trading = enable_trading
+        self.paper_mode = paper_mode
+        self.feed = feed
+        self.state_dir = state_dir
+        self.fresh = fresh
+        self.speed = speed
+        self.max_bars = max_bars
+        self.warmup_days = warmup_days
+        self.console = console
+        self._config = config
+        self.memory_note = ""
+        self.bot: LiveBot | None = None
+        self.parts: Any = None
+        self._stop_requested = threading.Event()
+
+    def _configuration(self) -> Any:
+        from pathlib import Path
+
+        from gnosis.core.config import MarketConfig, load_config
+
+        base = self._config or load_config()
+        market = base.market.model_dump()
+        market["symbols"] = self.symbols
+        if self.warmup_days is not None:
+            market["warmup_days"] = self.warmup_days
+        update: dict[str, Any] = {"market": MarketConfig(**market)}
+        if self.state_dir is not None:
+            update["state_dir"] = Path(self.state_dir)
+        return base.model_copy(update=update)
+
+    def _memory(self, config: Any) -> Any:
+        if not self.enable_memory:
+            self.memory_note = "episodic memory off (enable_memory=False)"
+            return None
+        import importlib
+
+        open_memory = getattr(importlib.import_module("gnosis.memory"), "open_memory", None)
+        if open_memory is None:
+            self.memory_note = "episodic memory is not available in this build; running without it"
+            return None
+        try:
+            return open_memory(config.state_dir, enabled=True,
+                               config=getattr(config, "memory", None))
+        except Exception as exc:  # noqa: BLE001 - memory is advisory: trade on, say why
+            self.memory_note = f"episodic memory unavailable ({exc}); running without it"
+            return None
+
+    def run(self) -> dict[str, Any]:
+        config = self._configuration()
+        memory = self._memory(config)
+        if self.feed == "alpaca":
+            from gnosis.adapters.alpaca.wiring import build_alpaca_bot
+
+            bot, system, self.parts = build_alpaca_bot(
+                config, broker="alpaca" if self.enable_trading else "sim",
+                state_dir=config.state_dir, fresh=self.fresh, max_bars=self.max_bars,
+                memory=memory)
+        else:
+            from gnosis.bootstrap import build_system, run_identity, synthetic_market
+
+            market = synthetic_market(config, history=True)
+            system = build_system(config, market, market=market, state_dir=config.state_dir,
+                                  identity=run_identity(config, "synthetic"), fresh=self.fresh,
+                                  memory=memory)
+            bot = LiveBot(system.engine, market, speed=self.speed, max_bars=self.max_bars,
+                          warmup_bars=market.bars_in_sessions(config.market.warmup_days))
+        if self.console:
+            from gnosis.trading.console import ConsoleReporter
+
+            ConsoleReporter(system.bus, equity=lambda: system.engine.positions.equity)
+        if self.memory_note:
+            system.engine.note(self.memory_note)
+        self.bot = bot
+        if self._stop_requested.is_set():
+            bot.stop()
+        try:
+            summary = bot.run()
+        finally:
+            if system.store is not None:
+                system.store.close()
+        if self.memory_note:
+            summary["memory"] = self.memory_note
+        return summary
+
+    def stop(self) -> None:
+        """End ``run()`` cleanly (thread-safe; before ``run()`` it ends as soon as it starts)."""
+        self._stop_requested.set()
+        if self.bot is not None:
+            self.bot.stop()
+

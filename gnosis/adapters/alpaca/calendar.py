@@ -47,6 +47,10 @@ class MarketCalendar:
     def __init__(self) -> None:
         self._opens, self._closes = _sessions()
 
+    def sessions(self) -> list[tuple[int, int]]:
+        """(open, close) of every session the calendar knows, in order."""
+        return list(zip(self._opens, self._closes))
+
     def _index(self, ts: int) -> int:
         """Index of the last session that opened at or before ``ts`` (-1 before the first)."""
         return bisect.bisect_right(self._opens, ts) - 1

@@ -684,6 +684,10 @@ class AlpacaBroker:
                     self.wall.sleep(delay)
                     delay *= 2
                     continue
+                where = f"HTTP {status}" if status else "no connection"
+                self._refused(key, None, f"the venue did not answer after {attempt} attempts "
+                              f"({where}: {message})")
+                return None
             self._refused(key, status, message)
             return None
         if venue is None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import pytest
 
-from gnosis.simexchange import SimExchangeServer
 from tests.support.alpaca_bot import BotRun, config_for, point_at, rest_get
 from tests.support.sim_exchange import running_exchange
 

@@ -104,11 +104,15 @@ class AlpacaBroker:
     is_venue = True
 
     def __init__(self, settings: AlpacaSettings, symbols: tuple[str, ...], *,
-                 journal: OrderJournal, execution: ExecutionConfig | None = None,
-                 client: Any = None, wall: LiveClock | None = None) -> None:
+                 journal: OrderJournal | None = None, fresh_journal: bool = False,
+                 execution: ExecutionConfig | None = None, client: Any = None,
+                 wall: LiveClock | None = None) -> None:
         self.settings = settings
         self.symbols = tuple(symbols)
-        self.journal = journal
+        # without a journal given, it opens in start(), in the state directory, once the
+        # engine's store holds the directory's lock (a second process is refused first)
+        self._journal = journal
+        self._fresh_journal = fresh_journal
         self.execution = execution or ExecutionConfig()
         self.client = client or settings.trading_client(raw=True)
         self.wall = wall or LiveClock()
@@ -130,6 +134,12 @@ class AlpacaBroker:
         self._stream: Any = None
         self._stream_connections = 0
         self._announced: set[str] = set()
+
+    @property
+    def journal(self) -> OrderJournal:
+        if self._journal is None:
+            raise AlpacaError("the order journal opens when the broker starts")
+        return self._journal
 
     # -- the Broker port (core thread) -----------------------------------------------------------
     def submit(self, order: Order, active_from: int = 0) -> bool:
@@ -500,6 +510,10 @@ class AlpacaBroker:
 
         self._bot = bot
         engine = bot.engine
+        if self._journal is None:
+            store = engine.store
+            self._journal = OrderJournal(None if store is None else store.directory,
+                                         fresh=self._fresh_journal)
         self.prefix = f"gn-{engine.run_id}-"
         account = rest.call("read the paper account", self.client.get_account)
         status = str(account.get("status", "")) if isinstance(account, dict) else ""
@@ -524,6 +538,7 @@ class AlpacaBroker:
 
     def stop(self) -> None:
         self._stop.set()
+        self._reconcile_wanted.set()  # wakes the poller at once
         self._commands.put(("stop", ""))
         if self._loop is not None:
             self._loop.stop()

@@ -18,7 +18,6 @@ from gnosis.adapters.alpaca.broker import AlpacaBroker
 from gnosis.adapters.alpaca.calendar import VenueClock
 from gnosis.adapters.alpaca.errors import AlpacaSetupError
 from gnosis.adapters.alpaca.feed import AlpacaFeed
-from gnosis.adapters.alpaca.journal import OrderJournal
 from gnosis.adapters.alpaca.news import AlpacaNews
 from gnosis.adapters.alpaca.options import AlpacaOptionsChain
 from gnosis.adapters.alpaca.settings import AlpacaSettings
@@ -70,7 +69,7 @@ def build_alpaca_bot(config: GnosisConfig, *, broker: str = "sim",
     strategy = _strategy(config, settings, clock, days)
     venue = None
     if broker == "alpaca":
-        venue = AlpacaBroker(settings, symbols, journal=OrderJournal(state_dir, fresh=fresh),
+        venue = AlpacaBroker(settings, symbols, fresh_journal=fresh,
                              execution=config.execution)
     feed = AlpacaFeed(settings, symbols, clock=clock, warmup_days=days,
                       fold_stale=venue is not None, record=record)

@@ -1,5 +1,6 @@
 """AlpacaFeed over real sockets against ``gnosis sim-exchange``: a dropped stream and a mute
-stream are reconnected and backfilled with no bar missed or doubled; a 406 at connect is
+stream are reconnected and backfilled with no bar missed or doubled, even when the first
+backfill meets server errors; a 406 at connect is
 survived; a rejected key stops with one line; the market clock says when trading starts."""
 
 from __future__ import annotations
@@ -43,6 +44,10 @@ def test_a_dropped_and_a_mute_stream_lose_no_bar_and_double_none(
     run = BotRun(config_for(("SPY", "QQQ")), broker="sim").start()  # a dry run: every bar
     feed = run.parts.feed                                             # is traded on
     run.wait(lambda: run.live_bars() >= 40, "bars before the drop")
+    # history answers 500 six times: the first backfill fails after its retries, the live
+    # bars wait, and the next attempt a second later gets through
+    server.inject({"fault": "http_error", "status": 500, "path_prefix": "/v2/stocks/bars",
+                   "count": 6})
     assert server.inject({"fault": "drop_streams", "endpoint": "/v2/iex"})["dropped"] == 1
     run.wait(lambda: feed.stats["reconnects"] >= 1 and run.live_bars() >= 100,
              "bars after the reconnect")
@@ -59,6 +64,7 @@ def test_a_dropped_and_a_mute_stream_lose_no_bar_and_double_none(
     first, last = min(ts for _s, ts in delivered), max(ts for _s, ts in delivered)
     assert sorted(delivered) == history(server, first, last), "a bar was missed"
     assert feed.stats["backfilled"] > 0  # minutes missed while down came from history
+    assert feed.stats["backfill_errors"] == 1 and run.notice("live bars wait")
     assert run.engine.quarantined == {}  # the engine saw no duplicate and no disorder
     # a dry run trades on each one, in the order delivered (the stop may cut the last few)
     processed = [(e.decision.symbol, e.ts_event) for e in run.decisions]

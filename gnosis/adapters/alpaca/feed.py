@@ -212,6 +212,9 @@ class AlpacaFeed:
         self._connections = 0
         self._corrections = 0
         self._disconnected_mono: int | None = None
+        self._catch_up_owed = False  # a (re)connection whose backfill has not run yet
+        self._catch_up_tried = 0
+        self._held: list[tuple[str, Any]] = []
 
     # -- the bot's side ----------------------------------------------------------------------
     def on_reconnect(self, callback: Callable[[], None]) -> None:
@@ -283,6 +286,11 @@ class AlpacaFeed:
                 self._notify(f"market data: {type(exc).__name__}: {rest.message_of(exc)}")
 
     def _handle(self, kind: str, payload: Any) -> None:
+        if kind in ("bar", "updated") and self._catch_up_owed:
+            self._held.append((kind, payload))  # newer than the gap: after the backfill
+            if kind == "bar":
+                self._last_bar_mono = self.wall.monotonic_ns()
+            return
         if kind == "bar":
             self._last_bar_mono = self.wall.monotonic_ns()
             bar = self._bar(payload)
@@ -293,9 +301,12 @@ class AlpacaFeed:
         elif kind == "updated":
             self._revise(payload)
         elif kind == "connected":
-            self._connected()
+            self._connections += 1
+            self._catch_up_owed, self._catch_up_tried = True, 0
         elif kind == "failure":
             self._failed(payload)
+        if self._catch_up_owed:
+            self._try_catch_up()
 
     def _bar(self, message: Any) -> Bar | None:
         symbol = message.get("S") if hasattr(message, "get") else None
@@ -334,8 +345,27 @@ class AlpacaFeed:
                     f"close {bar.close:g}, volume {bar.volume:g}) after it was traded on: not "
                     f"replayed, decisions are never rewritten ({self._corrections} so far)")
 
+    def _try_catch_up(self) -> None:
+        """Backfill after a (re)connection; if history cannot be read now, hold the live bars
+        and try again a second later (delivering them first would lose the gap for good)."""
+        now = self.wall.monotonic_ns()
+        if now - self._catch_up_tried < NANOS_PER_SECOND:
+            return
+        self._catch_up_tried = now
+        try:
+            self._connected()
+        except Exception as exc:  # noqa: BLE001 - retried; the live bars wait meanwhile
+            self.stats["backfill_errors"] += 1
+            if self.stats["backfill_errors"] == 1 or self.stats["backfill_errors"] % 30 == 0:
+                self._notify(f"market data: backfill failed ({rest.message_of(exc)}); live "
+                             "bars wait until it succeeds")
+            return
+        self._catch_up_owed = False
+        held, self._held = self._held, []
+        for kind, payload in held:
+            self._handle(kind, payload)
+
     def _connected(self) -> None:
-        self._connections += 1
         began = self.wall.monotonic_ns()
         first = self._connections == 1
         delivered = self._catch_up()

@@ -342,7 +342,7 @@ class AlpacaFeed:
             if self._corrections == 1 or self._corrections % _NOTICE_EVERY == 0:
                 self._notify(
                     f"late correction of {bar.symbol} {format_ns(bar.ts_event)} (updated bar: "
-                    f"close {bar.close:g}, volume {bar.volume:g}) after it was traded on: not "
+                    f"close {bar.close:g}, volume {bar.volume:g}) after the engine had it: not "
                     f"replayed, decisions are never rewritten ({self._corrections} so far)")
 
     def _try_catch_up(self) -> None:

@@ -151,7 +151,7 @@ class AlpacaBroker:
                 "pending", "unplaced")):
             # placed once already (the engine replayed a bar after a restart): never twice
             self.stats["resubmit_refused"] += 1
-            if known is None or not known.open:
+            if known is None or not known.open or known.cancel_requested:
                 self._tell_ended(cid, "canceled", "already placed before a restart and no "
                                  "longer working at the venue")
             return False

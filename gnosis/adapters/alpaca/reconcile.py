@@ -104,6 +104,9 @@ class Reconciler:
             intents: dict[str, VenueOrder] = {}
             missing: set[str] = set()
             for intent in broker.journal.open_intents():
+                tracked = broker.tracked(intent.client_order_id)
+                if tracked is not None and tracked.status == "submitting":
+                    continue  # the worker is sending it right now: its answer will tell
                 venue = broker._lookup(intent.client_order_id)
                 if venue is None:
                     missing.add(intent.client_order_id)
@@ -241,21 +244,26 @@ class Reconciler:
                     engine.on_order_ended(key, status, why)
         for cid in sorted(state.missing):
             tracked = broker.tracked(cid)
-            if tracked is not None and tracked.status == "submitting":
-                continue  # the worker is sending it now
-            journal.mark(cid, "dropped", detail=f"not at the venue at reconciliation ({reason})")
+            intent = journal.get(cid)
+            if (tracked is not None and tracked.status == "submitting") or \
+                    intent is None or intent.status != "pending":
+                continue  # sent (or being sent) since the venue was read: not missing
             broker.forget(cid)
-            if cid in tickets:
+            if cid in tickets:  # the engine counts on it: tell it, and never send it late
+                journal.mark(cid, "dropped", detail=f"not at the venue ({reason})")
                 differences.append(f"{cid} never reached Alpaca before the restart: dropped, "
                                    "not sent late")
                 engine.on_order_ended(cid, "canceled", "never reached the venue before a "
                                       "restart")
+            else:  # its decision was not committed: a replay of that bar may place it once
+                journal.mark(cid, "unplaced", detail=f"not at the venue ({reason})")
         for cid in sorted(tickets):
             if journal.get(cid) is None and broker.tracked(cid) is None:
                 differences.append(f"{cid} is unknown to the order journal: dropped")
                 engine.on_order_ended(cid, "canceled", "unknown to the broker's journal")
 
-        # 3. open orders we do not know
+        # 3. open orders the engine does not count on, and open orders we do not know
+        differences += self._uncommitted(state, tickets)
         differences += self._unknown_orders(state, tickets)
 
         # 4. positions
@@ -287,6 +295,27 @@ class Reconciler:
                     tickets.add(ticket.client_order_id)
         return tickets
 
+    def _uncommitted(self, state: VenueState, tickets: set[str]) -> list[str]:
+        """Our intents still open at the venue that the engine has no record of: placed for a
+        decision that was never committed (a kill before the commit, a restart that replayed
+        past it), or canceled by the engine just before a kill. Canceled now."""
+        broker = self.broker
+        notes = []
+        for cid, venue in state.intents.items():
+            if not venue.is_open or cid in tickets:
+                continue
+            with broker._lock:
+                tracked = broker._tracked.get(cid)
+                if tracked is None or tracked.cancel_requested or not tracked.open \
+                        or tracked.filled >= tracked.order.quantity:
+                    continue  # being canceled, or done since the venue was read
+                tracked.cancel_requested = True
+            broker._commands.put(("cancel", cid))
+            notes.append(f"{cid} ({venue.side} {venue.remaining:g} {venue.symbol} left) is open "
+                         "at the venue but the engine has no record of it (its decision was "
+                         "never committed, or its cancel was lost in a restart): canceled")
+        return notes
+
     def _unknown_orders(self, state: VenueState, tickets: set[str]) -> list[str]:
         broker = self.broker
         notes = []
@@ -303,9 +332,12 @@ class Reconciler:
             if venue.client_order_id.startswith(broker.prefix or "\0"):
                 key = venue.client_order_id
                 intent = broker.journal.get(key)
-                order = intent.order if intent is not None else None
-                if order is None:
-                    continue  # not ours after all (an id we never journaled)
+                if intent is None:  # our prefix, but no journaled intent: leave it alone
+                    broker.track_foreign(venue)
+                    notes.append(f"{key} carries this run's prefix but no journaled intent: "
+                                 "left alone, counted as working")
+                    continue
+                order = intent.order
                 with broker._lock:
                     broker._tracked[key] = Tracked(key, order, venue.status, venue.id,
                                                    venue.filled_qty, cancel_requested=True)

@@ -74,9 +74,12 @@ def book_positions(state: Path) -> dict[str, float]:
     return {s: p.quantity for s, p in snapshot["positions"]["positions"].items()}
 
 
-def test_sigkill_with_orders_in_flight_never_duplicates_and_reconciles(tmp_path: Path) -> None:
+def test_sigkill_with_orders_in_flight_never_duplicates_and_reconciles(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     seed = int(os.environ.get("GNOSIS_TEST_SEED", "20261127"))
-    print(f"kill-timing seed {seed}")
+    print(f"kill-timing seed {seed} (GNOSIS_TEST_SEED)")
+    # the child processes would take GNOSIS_TEST_SEED for an unknown setting and refuse it
+    monkeypatch.delenv("GNOSIS_TEST_SEED", raising=False)
     rng = random.Random(seed)
     state = tmp_path / "state"
     with exchange_process("--speed", "120", "--days", "3", "--history-days", "1",

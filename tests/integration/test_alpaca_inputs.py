@@ -4,6 +4,8 @@ to price/volume with the reason when a source is down."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tests.support.alpaca_bot import BotRun, config_for, point_at, rest_get
@@ -16,10 +18,14 @@ def votes_of(run: BotRun, agent: str) -> list:
     return [v for e in run.decisions for v in e.decision.votes if v.agent == agent]
 
 
-def test_option_chain_and_news_reach_the_two_agents(monkeypatch: pytest.MonkeyPatch) -> None:
-    with running_exchange(symbols=("SPY",), speed=1200.0, days=2, history_days=1) as server:
+def test_option_chain_and_news_reach_the_two_agents(monkeypatch: pytest.MonkeyPatch,
+                                                    tmp_path: Path) -> None:
+    secret = "inputs-secret-91c"  # noqa: S105 - looked for in the state files below
+    with running_exchange(symbols=("SPY",), speed=1200.0, days=2, history_days=1,
+                          key="inputs-key", secret=secret) as server:
         point_at(server, monkeypatch)
-        run = BotRun(config_for(("SPY",), strategy="agents"), broker="sim").start()
+        run = BotRun(config_for(("SPY",), strategy="agents"), broker="alpaca",
+                     state_dir=tmp_path).start()
         run.wait(lambda: any("Alpaca indicative option snapshots" in v.reasoning
                              for v in votes_of(run, "hedge"))
                  and any("news" in v.reasoning and "('" in v.reasoning
@@ -39,6 +45,10 @@ def test_option_chain_and_news_reach_the_two_agents(monkeypatch: pytest.MonkeyPa
     assert news.book.count() > 0 and news.outage() is None
     # the chain is never shown to a bar older than the snapshot (warm-up bars): no look-ahead
     assert options.stats["missing"] >= 1
+    # the providers hold the keys; the strategy's committed state must not
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            assert secret.encode() not in path.read_bytes(), path
 
 
 def test_sources_down_make_hedge_abstain_and_sentiment_say_price_volume_only(

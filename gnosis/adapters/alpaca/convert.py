@@ -52,8 +52,9 @@ def number(value: Any) -> float | None:
 
 
 def bar_from_raw(symbol: str, raw: Any, quarantine: Quarantine,
-                 interval_s: int = 60) -> Bar | None:
-    """A bar from a stream message or a historical record, or None (quarantined)."""
+                 interval_s: int = 60, ts_init: int = 0) -> Bar | None:
+    """A bar from a stream message or a historical record, or None (quarantined).
+    ``ts_init`` is when we received it (0: the bar's close)."""
     try:
         count = raw.get("n")
         trades = None if count is None else int(count)
@@ -62,7 +63,7 @@ def bar_from_raw(symbol: str, raw: Any, quarantine: Quarantine,
             "symbol": str(symbol).upper(), "ts_event": timestamp_ns(raw["t"]),
             "open": float(raw["o"]), "high": float(raw["h"]), "low": float(raw["l"]),
             "close": float(raw["c"]), "volume": float(raw["v"]), "trade_count": trades,
-            "vwap": vwap, "interval_s": interval_s,
+            "vwap": vwap, "interval_s": interval_s, "ts_init": ts_init,
         }
     except (KeyError, TypeError, ValueError, AttributeError, OverflowError, InvalidValue) as exc:
         quarantine.counts["malformed"] += 1

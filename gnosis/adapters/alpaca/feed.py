@@ -264,10 +264,10 @@ class AlpacaFeed:
 
     # -- SDK handlers: short, they only hand the message over ------------------------------
     async def _on_bar(self, message: Any) -> None:
-        self._inbox.put(("bar", message))
+        self._inbox.put(("bar", (message, self.wall.now_ns())))
 
     async def _on_updated_bar(self, message: Any) -> None:
-        self._inbox.put(("updated", message))
+        self._inbox.put(("updated", (message, self.wall.now_ns())))
 
     # -- the sequencer thread ---------------------------------------------------------------
     def _sequence(self) -> None:
@@ -308,12 +308,13 @@ class AlpacaFeed:
         if self._catch_up_owed:
             self._try_catch_up()
 
-    def _bar(self, message: Any) -> Bar | None:
+    def _bar(self, payload: tuple[Any, int]) -> Bar | None:
+        message, received = payload
         symbol = message.get("S") if hasattr(message, "get") else None
         if symbol not in self.symbols:
             self.quarantine.counts["unknown_symbol"] += 1
             return None
-        bar = bar_from_raw(symbol, message, self.quarantine, self.interval_s)
+        bar = bar_from_raw(symbol, message, self.quarantine, self.interval_s, received)
         if bar is not None and not self.calendar.in_session(bar.ts_event, self.interval_s):
             self.stats["outside_session"] += 1
             return None
@@ -433,12 +434,13 @@ class AlpacaFeed:
             start=_utc(start_ns), end=_utc(end_ns),
             feed=_data_feed(self.settings.tuning.data_feed))
         raw = rest.call("download minute bars", self.data.get_stock_bars, request)
+        received = self.wall.now_ns()
         bars: list[Bar] = []
         for symbol, records in (raw or {}).items():
             if symbol not in self.symbols or not isinstance(records, list):
                 continue
             for record in records:
-                bar = bar_from_raw(symbol, record, self.quarantine, self.interval_s)
+                bar = bar_from_raw(symbol, record, self.quarantine, self.interval_s, received)
                 if bar is None or bar.ts_event < start_ns or bar.ts_close > end_ns:
                     continue
                 if not self.calendar.in_session(bar.ts_event, self.interval_s):

@@ -81,9 +81,14 @@ def main(args: argparse.Namespace) -> int:
             print("note: the web dashboard is not built yet; running without it")
     bot = LiveBot(engine, market, speed=args.speed, max_bars=args.max_bars,
                   warmup_bars=warmup_bars)
+    from gnosis.cli.run_alpaca import open_decisions
+
+    decisions = open_decisions(args.decisions, system.bus)
     try:
         summary = bot.run()
     finally:
+        if decisions is not None:
+            decisions.close()
         if system.store is not None:
             system.store.close()
     summary["state_dir"] = str(state_dir)

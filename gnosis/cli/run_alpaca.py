@@ -9,9 +9,10 @@ this command at a local simulator.
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from pathlib import Path
+from typing import Any, TextIO
 
-from gnosis.cli.common import CommandError, dump_json, print_summary
+from gnosis.cli.common import CommandError, check_output_path, dump_json, print_summary
 from gnosis.core.config import GnosisConfig
 
 
@@ -35,12 +36,7 @@ def main(args: argparse.Namespace, config: GnosisConfig) -> int:
                             regime_of=lambda symbol: getattr(strategy.regime_of(symbol), "last",
                                                              None)
                             if hasattr(strategy, "regime_of") else None)
-        if getattr(args, "decisions", None) is not None:
-            from gnosis.cli.backtest import DecisionWriter
-            from gnosis.model.events import DecisionMade
-
-            decisions_file = args.decisions.open("w", newline="")
-            system.bus.subscribe(DecisionMade, DecisionWriter(decisions_file).on_decision_made)
+        decisions_file = open_decisions(getattr(args, "decisions", None), system.bus)
         if not args.json:
             where = "orders on the Alpaca paper account" if args.broker == "alpaca" else \
                 "dry run (SimBroker fills, nothing sent to Alpaca)"
@@ -64,6 +60,19 @@ def main(args: argparse.Namespace, config: GnosisConfig) -> int:
         if summary.get("error"):
             print(f"stopped: {summary['error']}")
     return 2 if summary.get("error") else 0
+
+
+def open_decisions(path: Path | None, bus: Any) -> TextIO | None:
+    """``--decisions FILE``: one CSV row per live bar and symbol, as ``gnosis backtest``."""
+    if path is None:
+        return None
+    from gnosis.cli.backtest import DecisionWriter
+    from gnosis.model.events import DecisionMade
+
+    check_output_path(path, "--decisions")
+    handle = path.open("w", newline="")
+    bus.subscribe(DecisionMade, DecisionWriter(handle).on_decision_made)
+    return handle
 
 
 def _status(parts: Any) -> dict[str, Any]:

@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help setup run backtest bench test test-fast lint typecheck bench-backtrader clean
+.PHONY: help setup run backtest bench test test-fast lint typecheck bench-backtrader golden mutation clean
 
 help:            ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -34,6 +34,15 @@ test: $(STAMP)   ## the whole test suite
 
 test-fast: $(STAMP)  ## unit tests only
 	$(BIN)/python -m pytest tests/unit
+
+golden: $(STAMP)  ## regenerate the pinned golden numbers after an intended change (read the diff!)
+	REGENERATE_GOLDEN=1 $(BIN)/python -m pytest -q tests/acceptance/test_golden.py
+	git --no-pager diff --stat tests/acceptance/golden
+
+mutation: $(STAMP)  ## mutation testing of gnosis/trading (mutmut; slow: run it, then `mutmut results`)
+	rm -rf mutants
+	LIFECYCLE_EXAMPLES=25 $(BIN)/mutmut run --max-children 2
+	$(BIN)/mutmut export-cicd-stats 2>/dev/null || true
 
 lint: $(STAMP)   ## ruff
 	$(BIN)/ruff check gnosis tests benchmarks

@@ -1,4 +1,10 @@
-"""One place that wires every mode: modes differ only in what is plugged in."""
+"""One place that wires every mode: modes differ only in what is plugged in.
+
+Side inputs by mode (DESIGN §1): the synthetic market plugs in its simulated options chain and
+news (both coupled to its ground truth; ``simulated_inputs`` can leave either out); a replayed
+file plugs in only what real files it was given (``--options``, ``--news``); nothing
+fabricated ever reaches a run on real data.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +16,14 @@ from typing import Any
 from gnosis.core.bus import EventBus
 from gnosis.core.clock import ReplayClock
 from gnosis.core.config import GnosisConfig
+from gnosis.model.market import NewsProvider, OptionsChainProvider
 from gnosis.model.ports import Broker, EpisodicMemory, LiveMarketFeed, MarketFeed, Strategy
 from gnosis.trading.engine import Engine
 from gnosis.trading.sim_broker import SimBroker
 from gnosis.trading.state import StateStore
 
 BARS_PER_SESSION = 390
+SIM_INPUTS: tuple[str, ...] = ("news", "options")
 
 
 @dataclass(slots=True)
@@ -28,26 +36,57 @@ class System:
     market: Any = None  # the synthetic market, when it is the feed (ground truth, news)
 
 
-def build_strategy(config: GnosisConfig, market: Any = None) -> Strategy:
-    """The configured strategy: the five-agent ensemble (default) or the SMA crossover."""
+@dataclass(frozen=True, slots=True)
+class SideInputs:
+    """What the agents read besides bars; None is "there is none" and the agent says so."""
+
+    options: OptionsChainProvider | None = None
+    news: NewsProvider | None = None
+
+
+def simulated_inputs(market: Any, seed: int, which: tuple[str, ...] = SIM_INPUTS) -> SideInputs:
+    """The synthetic market's simulated chain and/or news (``which`` ⊆ ``SIM_INPUTS``)."""
+    from gnosis.agents.news_sim import SimulatedNewsProvider
+    from gnosis.agents.options_sim import SimulatedOptionsChain
+
+    return SideInputs(
+        options=SimulatedOptionsChain(seed=seed) if "options" in which else None,
+        news=SimulatedNewsProvider(market.phase_at, seed=seed) if "news" in which else None,
+    )
+
+
+def build_strategy(config: GnosisConfig, market: Any = None,
+                   inputs: SideInputs | None = None) -> Strategy:
+    """The configured strategy: the five-agent ensemble (default) or the SMA crossover.
+
+    ``inputs`` defaults to the synthetic market's simulated ones when ``market`` is the
+    synthetic market, and to none otherwise."""
     if config.strategy.name == "sma":
         from gnosis.strategies.sma_crossover import SmaCrossover
 
         return SmaCrossover(config.strategy.sma_fast, config.strategy.sma_slow)
     from gnosis.strategies.ensemble import AgentEnsemble
 
-    phase_of = getattr(market, "phase_at", None)
-    return AgentEnsemble(seed=config.market.seed, phase_of=phase_of)
+    seed = config.market.seed
+    if inputs is None:
+        synthetic = getattr(market, "phase_at", None) is not None
+        inputs = simulated_inputs(market, seed) if synthetic else SideInputs()
+    return AgentEnsemble(seed=seed, chain_provider=inputs.options, news_provider=inputs.news)
 
 
 def run_identity(config: GnosisConfig, market: str) -> dict[str, Any]:
-    """What makes two runs the same run: resuming one as the other is refused."""
-    return {
+    """What makes two runs the same run: resuming one as the other is refused. The synthetic
+    market's path depends on its start and length too, so they are part of its identity."""
+    identity: dict[str, Any] = {
         "market": market,
         "symbols": ",".join(config.market.symbols),
-        "seed": config.market.seed,
         "strategy": config.strategy.name,
     }
+    if market == "synthetic":
+        cfg = config.market
+        identity.update(seed=cfg.seed, start=cfg.start, days=cfg.days,
+                        warmup_days=cfg.warmup_days)
+    return identity
 
 
 def synthetic_market(config: GnosisConfig, bars: int | None = None, *,

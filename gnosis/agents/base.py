@@ -6,7 +6,7 @@ import logging
 from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from gnosis.model.regime import RegimeState
 from gnosis.model.types import Bar, Vote
@@ -16,12 +16,11 @@ log = logging.getLogger(__name__)
 
 @dataclass(slots=True)
 class AgentContext:
-    """What an agent may look at on bar t: that bar, the regime after it, and side inputs."""
+    """What an agent may look at on bar t: that bar and the regime after it. Side inputs
+    (options chains, news, quotes) come from the providers each agent was built with."""
 
     bar: Bar
     regime: RegimeState
-    bar_index: int
-    extras: dict[str, object] = field(default_factory=dict)
 
     @property
     def symbol(self) -> str:

@@ -5,8 +5,11 @@ the largest gamma exposure (the gamma wall); short gamma makes them chase moves,
 runs. Convention (the usual GEX one): dealers are long the calls and short the puts that
 customers trade, so call gamma counts positive and put gamma negative:
 ``GEX = sum(gamma * open_interest * 100 * spot^2 * 1%)``. Greeks come from the chain when the
-feed has them, else from the ``blackscholes`` library. The chain is re-read every
-``refresh_bars`` bars (as a snapshot poll would be), not every bar.
+feed has them, else from the ``blackscholes`` library. The chain is the one known at the bar's
+close (``chain(symbol, spot, bar.ts_close)``: a snapshot taken later is never seen), re-read
+every ``refresh_bars`` bars (as a snapshot poll would be: an hour of trading time, see
+``gnosis.agents.build_default_agents``), not every bar. Without a chain provider (replayed data
+without ``--options``) the agent abstains with "no options data".
 """
 
 from __future__ import annotations
@@ -77,7 +80,7 @@ class HedgeAgent(Agent):
         self._gross = 0.0
         self._wall = 0.0
         self._have_chain = False
-        self._missing = "no options chain provider"
+        self._missing = "no options data"
         self._source = ""  # a live chain's source and age, said in every vote
 
     def update(self, ctx: AgentContext) -> None:
@@ -92,11 +95,13 @@ class HedgeAgent(Agent):
         self._since_refresh += 1
         if self._since_refresh >= self.refresh_bars and self.chain_provider is not None:
             self._since_refresh = 0
-            chain = self.chain_provider.chain(bar.symbol, close, bar.ts_event)
+            chain = self.chain_provider.chain(bar.symbol, close, bar.ts_close)
             if chain is None or not chain.contracts:
                 self._have_chain = False
-                reason = getattr(self.chain_provider, "missing_reason", None)
-                self._missing = reason(bar.symbol) if reason else "options chain unavailable"
+                reason = getattr(self.chain_provider, "missing_reason", None)  # a live source
+                self._missing = (reason(bar.symbol) if reason else  # says why it has none
+                                 f"no options snapshot of {bar.symbol} by "
+                                 f"{format_ns(bar.ts_close)}")
                 self._source = ""
             else:
                 self._net, self._gross, self._wall = gamma_exposure(chain)

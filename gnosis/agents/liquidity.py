@@ -23,7 +23,7 @@ from gnosis.model.market import QuoteProvider
 from gnosis.model.types import Vote
 
 PROFILE_BARS = 390
-BIN_FRACTION = 0.0005  # price bin width: 5 bps of price
+BIN_FRACTION = 0.0005  # price bin width for 1-minute bars: 5 bps of price
 SCAN_BINS = 30  # look this many bins each side for support / resistance
 
 
@@ -31,8 +31,9 @@ class LiquidityAgent(Agent):
     name = "liquidity"
 
     def __init__(self, quote_provider: QuoteProvider | None = None, window: int = 60,
-                 zone_atr: float = 1.0) -> None:
+                 zone_atr: float = 1.0, bin_fraction: float = BIN_FRACTION) -> None:
         self.quote_provider = quote_provider
+        self.bin_fraction = bin_fraction
         self.window = window
         self.zone_atr = zone_atr
         self._atr = ATR(14)
@@ -86,7 +87,7 @@ class LiquidityAgent(Agent):
             self._lambda_mean += 0.01 * (self._lambda - self._lambda_mean)
         # volume profile by price bin (bin width fixed at the first bar: bins stay comparable)
         if self._bin_width == 0.0:
-            self._bin_width = close * BIN_FRACTION
+            self._bin_width = close * self.bin_fraction
         key = int(bar.vwap / self._bin_width) if bar.vwap else int(close / self._bin_width)
         profile = self._profile
         profile[key] = profile.get(key, 0.0) + volume

@@ -1,6 +1,7 @@
 """Simulated headlines for the default market, their tone correlated with the market's phase.
 
-Deterministic by (seed, symbol, bar): a headline appears on about ``rate`` of bars; in bullish
+Deterministic by (seed, symbol, bar): a headline appears on about ``rate`` of the synthetic
+market's 1-minute bars and is published at the bar's close; in bullish
 phases (trending up, accumulation) most headlines are bullish, in bearish phases (trending down,
 distribution) most are bearish, otherwise they are mixed; a quarter of them go against the
 phase, as real news does.
@@ -71,11 +72,11 @@ PHASE_TONE = {
     "trending_up": BULLISH, "accumulation": BULLISH,
     "trending_down": BEARISH, "distribution": BEARISH,
 }
-
+NANOS_PER_MINUTE = 60 * 10**9
 
 
 class SimulatedNewsProvider:
-    """``headlines(symbol, ts_event)`` for the synthetic market."""
+    """``headlines(symbol, after_ns, until_ns)`` for the synthetic market."""
 
     def __init__(self, phase_of: Callable[[str, int], str], seed: int = 0,
                  rate: float = 1 / 45, off_tone: float = 0.25) -> None:
@@ -84,7 +85,13 @@ class SimulatedNewsProvider:
         self.rate = rate
         self.off_tone = off_tone
 
-    def headlines(self, symbol: str, ts_event: int) -> Sequence[Headline]:
+    def headlines(self, symbol: str, after_ns: int, until_ns: int) -> Sequence[Headline]:
+        """The headline (if any) of the 1-minute bar that closes at ``until_ns``: a caller
+        asking bar by bar, (previous close, this close], meets every simulated headline once
+        (between sessions there are no simulated bars, hence no simulated news)."""
+        if until_ns <= after_ns:
+            return ()
+        ts_event = until_ns - NANOS_PER_MINUTE
         if unit_draw(self.seed, symbol, ts_event, "news") >= self.rate:
             return ()
         try:
@@ -100,4 +107,4 @@ class SimulatedNewsProvider:
         else:
             pool = tone
         template = pool[int(unit_draw(self.seed, symbol, ts_event, "text") * len(pool))]
-        return (Headline(ts_event, (symbol,), template.format(s=symbol), source="simulated"),)
+        return (Headline(until_ns, (symbol,), template.format(s=symbol), source="simulated"),)

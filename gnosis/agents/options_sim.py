@@ -6,8 +6,9 @@ open-interest profile that peaks at round strikes near spot. Dealer positioning 
 (over days) between net long and net short gamma, so the Hedge agent meets both regimes.
 Greeks are deliberately left out, as some real feeds do; the agent computes them.
 
-Everything is a pure function of (seed, symbol, ts_event, spot): the same call gives the same
-chain, which keeps backtests and restarts deterministic.
+Everything is a pure function of (seed, symbol, bar, spot): the same call gives the same
+chain, which keeps backtests and restarts deterministic. It exists only on the synthetic market
+(whose bars are one minute long): the chain asked for at a bar's close is drawn for that bar.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from gnosis.model.market import CALL, PUT, OptionContract, OptionsChain
 
 NANOS_PER_DAY = 86_400 * 10**9
 NANOS_PER_HOUR = 3_600 * 10**9
-
+NANOS_PER_MINUTE = 60 * 10**9
 
 
 def strike_step(spot: float) -> float:
@@ -31,7 +32,7 @@ def strike_step(spot: float) -> float:
 
 
 class SimulatedOptionsChain:
-    """``chain(symbol, spot, ts_event)`` for the simulated market."""
+    """``chain(symbol, spot, as_of_ns)`` for the simulated market."""
 
     def __init__(self, seed: int = 0, strikes_each_side: int = 10, base_iv: float = 0.16,
                  positioning_days: float = 6.0) -> None:
@@ -48,9 +49,10 @@ class SimulatedOptionsChain:
         wobble = 0.35 * math.sin(2 * math.pi * days / 1.7 + 2 * phase)
         return max(-1.0, min(1.0, slow + wobble))
 
-    def chain(self, symbol: str, spot: float, ts_event: int) -> OptionsChain | None:
+    def chain(self, symbol: str, spot: float, as_of_ns: int) -> OptionsChain | None:
         if not spot > 0:
             return None
+        ts_event = as_of_ns - NANOS_PER_MINUTE  # the start of the 1-minute bar closing now
         step = strike_step(spot)
         wall_step = 5 * step
         hour = ts_event // NANOS_PER_HOUR

@@ -3,8 +3,12 @@
 Components, each in [-1, 1]:
 - momentum: the last ``momentum_bars`` bars' return in units of their expected move (z-score);
 - volume balance: volume on up bars minus volume on down bars, over total, over a window;
-- news: headlines scored with the VADER lexicon, summed with a half-life decay;
+- news: headlines scored with the VADER lexicon, summed with a half-life decay (an hour of
+  trading time, see ``gnosis.agents.build_default_agents``); a bar reads the headlines
+  published since the previous bar's close up to its own close, never later ones;
 - volatility shock: fast volatility far above slow volatility damps conviction (fear).
+Without a news provider (replayed data without ``--news``) the reasoning says the vote rests
+on price and volume alone.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from gnosis.model.types import Vote
 class SentimentAgent(Agent):
     name = "sentiment"
 
-    def __init__(self, news_provider: NewsProvider | None = None, half_life_bars: int = 60,
+    def __init__(self, news_provider: NewsProvider | None = None, half_life_bars: float = 60,
                  momentum_bars: int = 10, balance_bars: int = 20,
                  threshold: float = 0.3) -> None:
         self.news_provider = news_provider
@@ -37,6 +41,7 @@ class SentimentAgent(Agent):
         self._news = 0.0
         self._last_headline = ""
         self._bars = 0
+        self._news_until = -1  # the close of the previous bar: news after it is new
 
     def update(self, ctx: AgentContext) -> None:
         bar = ctx.bar
@@ -58,7 +63,9 @@ class SentimentAgent(Agent):
         self._down.update(down)
         self._news *= self.decay
         if self.news_provider is not None:
-            for headline in self.news_provider.headlines(bar.symbol, bar.ts_event):
+            after = self._news_until if self._news_until >= 0 else bar.ts_event
+            self._news_until = bar.ts_close
+            for headline in self.news_provider.headlines(bar.symbol, after, bar.ts_close):
                 self._news = max(-2.0, min(2.0, self._news + score_text(headline.headline)))
                 self._last_headline = headline.headline
 
@@ -76,7 +83,7 @@ class SentimentAgent(Agent):
         score = (0.45 * momentum + 0.35 * balance + 0.4 * news) * damp
         news_note = (f"news {news:+.2f}" + (f" ('{self._last_headline[:48]}')"
                                              if self._last_headline else "")
-                     if self.news_provider is not None else "no news feed")
+                     if self.news_provider is not None else "price/volume only, no news source")
         outage = getattr(self.news_provider, "outage", None)
         down = outage() if outage is not None else None
         if down:  # a live source that is down: the vote rests on price and volume

@@ -62,53 +62,68 @@ class WyckoffAgent(Agent):
             lows.popleft()
 
     def update(self, ctx: AgentContext) -> None:
+        """Test the bar against the range of the bars before it, fold it in, then read the
+        phase from the event memory and the volume structure."""
         bar = ctx.bar
         self._index += 1
         index = self._index
-        high, low, close, volume = bar.high, bar.low, bar.close, bar.volume
         ready = index >= self.window
-        range_high = self._highs[0][1] if self._highs else high
-        range_low = self._lows[0][1] if self._lows else low
-        rel_volume = volume / self._avg_volume if self._avg_volume > 0 else 1.0
-        heavy = rel_volume >= self.heavy_volume
-        span = high - low
-        clv = ((close - low) - (high - close)) / span if span > 0 else 0.0
+        range_high = self._highs[0][1] if self._highs else bar.high
+        range_low = self._lows[0][1] if self._lows else bar.low
+        span = bar.high - bar.low
+        clv = ((bar.close - bar.low) - (bar.high - bar.close)) / span if span > 0 else 0.0
         self._event_age += 1
         if ready:
-            if low < range_low and close > range_low and heavy:
-                self._set_event("spring", 1)
-            elif high > range_high and close < range_high and heavy:
-                self._set_event("upthrust", -1)
-            elif close > range_high and heavy:
-                self._set_event("sign of strength", 1)
-            elif close < range_low and heavy:
-                self._set_event("sign of weakness", -1)
-        # fold this bar in only after testing it against the range of the bars before it
-        self._push_extremes(index, high, low)
-        self._avg_volume = volume if index == 0 else \
-            self._avg_volume + 0.03 * (volume - self._avg_volume)
-        up = volume if close > bar.open else 0.0
-        up_volume = self._up.update(up)
-        total = self._volume.update(volume)
-        clv_mean = self._clv.update(clv) / min(index + 1, self.window)
-        slope = self._slope.update(close)
+            self._detect_event(bar.low, bar.high, bar.close, bar.volume, range_low, range_high)
+        balance, clv_mean, rising = self._fold(index, bar.open, bar.high, bar.low, bar.close,
+                                               bar.volume, clv)
         self._range = (range_low, range_high)
         if not ready:
             self._phase, self._signal, self._strength = "no range yet", 0, 0.0
             return
+        self._classify(bar.close, range_low, range_high, balance, clv_mean, rising)
+
+    def _detect_event(self, low: float, high: float, close: float, volume: float,
+                      range_low: float, range_high: float) -> None:
+        """Springs, upthrusts and breakouts: heavy volume through the range's edge."""
+        rel_volume = volume / self._avg_volume if self._avg_volume > 0 else 1.0
+        if rel_volume < self.heavy_volume:
+            return
+        if low < range_low and close > range_low:
+            self._set_event("spring", 1)
+        elif high > range_high and close < range_high:
+            self._set_event("upthrust", -1)
+        elif close > range_high:
+            self._set_event("sign of strength", 1)
+        elif close < range_low:
+            self._set_event("sign of weakness", -1)
+
+    def _fold(self, index: int, open_: float, high: float, low: float, close: float,
+              volume: float, clv: float) -> tuple[float, float, bool]:
+        """Fold the bar into the range and the rolling sums; return (up-volume balance,
+        mean close location, rising slope)."""
+        self._push_extremes(index, high, low)
+        self._avg_volume = volume if index == 0 else \
+            self._avg_volume + 0.03 * (volume - self._avg_volume)
+        up_volume = self._up.update(volume if close > open_ else 0.0)
+        total = self._volume.update(volume)
+        clv_mean = self._clv.update(clv) / min(index + 1, self.window)
+        slope = self._slope.update(close)
         balance = up_volume / total - 0.5 if total > 0 else 0.0
+        return balance, clv_mean, slope > 0 and self._slope.ready
+
+    def _classify(self, close: float, range_low: float, range_high: float, balance: float,
+                  clv_mean: float, rising: bool) -> None:
         width = range_high - range_low
         position = (close - range_low) / width if width > 0 else 0.5
-        rising = slope > 0 and self._slope.ready
         if self._event_age <= self.memory_bars:
             signal = self._event_signal
             if signal > 0:
                 phase = "markup" if close > range_high else "accumulation"
             else:
                 phase = "markdown" if close < range_low else "distribution"
-            strength = 0.55 + 0.3 * (1.0 - self._event_age / self.memory_bars)
             self._phase, self._signal = f"{phase} after {self._event}", signal
-            self._strength = strength
+            self._strength = 0.55 + 0.3 * (1.0 - self._event_age / self.memory_bars)
         elif balance > 0.1 and clv_mean > 0.08:
             self._phase, self._signal = "accumulation: volume on up bars, closes high", 1
             self._strength = min(1.0, 0.35 + balance + clv_mean)

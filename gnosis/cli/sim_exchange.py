@@ -51,13 +51,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         help="live sessions of synthetic market (default 5)")
     parser.add_argument("--history-days", type=non_negative_int, default=2,
                         help="sessions of bars before the stream starts, for warm-up (default 2)")
+    parser.add_argument("--tz", help="with --data: the time zone of the files' naive "
+                        "timestamps, e.g. America/New_York")
     parser.add_argument("--news", type=Path,
                         help="with --data: headlines CSV (created_at,symbols,headline"
-                        "[,summary,source])")
+                        "[,summary,source]; the format of gnosis backtest --news)")
     parser.add_argument("--options", type=Path,
-                        help="with --data: option contracts CSV (underlying,symbol,"
+                        help="with --data: option snapshots CSV (timestamp,underlying,symbol,"
                         "expiration_date,type,strike_price,open_interest,implied_volatility"
-                        "[,gamma,delta])")
+                        "[,gamma,delta]; the format of gnosis backtest --options)")
     parser.add_argument("--log-level", choices=("critical", "error", "warning", "info", "debug"),
                         default="warning", help="server log level (default warning)")
 
@@ -69,9 +71,9 @@ def main(args: argparse.Namespace) -> int:
 
     if (args.key is None) != (args.secret is None):
         raise CommandError("give both --key and --secret, or neither")
-    if args.data is None and (args.news or args.options or args.symbol):
-        raise CommandError("--news, --options and --symbol go with --data (the synthetic market "
-                           "serves its own simulated news and options)")
+    if args.data is None and (args.news or args.options or args.symbol or args.tz):
+        raise CommandError("--news, --options, --symbol and --tz go with --data (the "
+                           "synthetic market serves its own simulated news and options)")
     if args.data is not None and args.symbols:
         raise CommandError("--symbols is for the synthetic market; a --data file names its own "
                            "symbols (or use --symbol)")
@@ -82,7 +84,8 @@ def main(args: argparse.Namespace) -> int:
             seed=config.market.seed if args.seed is None else args.seed,
             start=config.market.start, days=args.days, history_days=args.history_days,
             speed=args.speed, key=args.key, secret=args.secret, data_file=args.data,
-            data_symbol=args.symbol, news_file=args.news, options_file=args.options,
+            data_symbol=args.symbol, data_tz=args.tz, news_file=args.news,
+            options_file=args.options,
             initial_cash=config.initial_cash, execution=config.execution,
         )
         server = SimExchangeServer(settings, port=args.port, log_level=args.log_level)

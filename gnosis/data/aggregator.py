@@ -1,9 +1,15 @@
-"""Fold 1-minute bars into N-minute bars per symbol, tolerant of real feeds' disorder.
+"""Fold bars into coarser bars per symbol (1Min → 5Min, 1H, 1D ...), tolerant of real feeds'
+disorder.
 
-A bucket is ``floor(ts / target) * target``. The open bucket of each symbol is emitted when a
-bar of a later bucket arrives (or on ``flush``), as one bar with the first open, the highest
-high, the lowest low, the last close, summed volume and trade count and a volume-weighted
-VWAP; open and close follow time order even when bars arrive out of order inside the bucket.
+A bucket is ``origin + floor((ts - origin) / target) * target``. Intraday targets sit on the UTC
+grid (origin 0: hours start on the hour, as Alpaca's do). Daily and longer targets are New York
+days: they start at 05:00 UTC (midnight EST, 01:00 EDT), an hour no US session, extended hours
+included, ever straddles, and weeks start on a Monday.
+
+The open bucket of each symbol is emitted when a bar of a later bucket arrives (or on
+``flush``), as one bar with the first open, the highest high, the lowest low, the last close,
+summed volume and trade count and a volume-weighted VWAP; open and close follow time order
+even when bars arrive out of order inside the bucket.
 - gaps: a bucket simply has fewer source bars; an empty bucket emits nothing;
 - duplicates (same symbol and timestamp again): ignored and counted;
 - late bars for a bucket already emitted: dropped and counted (``late_dropped``);
@@ -18,7 +24,20 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
+from gnosis.model.intervals import DAY_SECONDS, WEEK_SECONDS
 from gnosis.model.types import NANOS_PER_SECOND, Bar
+
+NEW_YORK_DAY_START_S = 5 * 3_600  # 05:00 UTC
+FIRST_MONDAY_S = 4 * DAY_SECONDS  # 1970-01-05, the first Monday of the epoch
+
+
+def bucket_origin(target_s: int) -> int:
+    """Where buckets of ``target_s`` seconds start (seconds after the epoch; see the module)."""
+    if target_s % WEEK_SECONDS == 0:
+        return FIRST_MONDAY_S + NEW_YORK_DAY_START_S
+    if target_s % DAY_SECONDS == 0:
+        return NEW_YORK_DAY_START_S
+    return 0
 
 
 @dataclass(slots=True)
@@ -47,7 +66,8 @@ class _Bucket:
 class BarAggregator:
     """``add(bar) -> list[Bar]`` of completed N-minute bars; ``flush()`` emits the rest."""
 
-    def __init__(self, target_s: int, source_s: int = 60, allowed_lateness_s: int = 0) -> None:
+    def __init__(self, target_s: int, source_s: int = 60, allowed_lateness_s: int = 0,
+                 origin_s: int | None = None) -> None:
         if target_s <= 0 or source_s <= 0:
             raise ValueError("intervals must be positive")
         if target_s % source_s:
@@ -56,6 +76,8 @@ class BarAggregator:
             raise ValueError("allowed_lateness_s cannot be negative")
         self.target_s = target_s
         self.source_s = source_s
+        self.origin_s = bucket_origin(target_s) if origin_s is None else origin_s
+        self._origin_ns = self.origin_s * NANOS_PER_SECOND
         self._target_ns = target_s * NANOS_PER_SECOND
         self._lateness_ns = allowed_lateness_s * NANOS_PER_SECOND
         self._open: dict[str, dict[int, _Bucket]] = {}
@@ -67,7 +89,7 @@ class BarAggregator:
             self.stats["wrong_interval"] += 1
             return []
         symbol = bar.symbol
-        start = bar.ts_event - bar.ts_event % self._target_ns
+        start = bar.ts_event - (bar.ts_event - self._origin_ns) % self._target_ns
         if start < self._emitted_until.get(symbol, -1):
             self.stats["late_dropped"] += 1
             return []

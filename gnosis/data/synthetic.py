@@ -23,6 +23,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from gnosis.model.intervals import bars_per_year
 from gnosis.model.regime import (
     ACCUMULATION,
     CALM,
@@ -36,7 +37,7 @@ from gnosis.model.regime import (
 from gnosis.model.types import Bar, InvalidValue
 
 NANOS_PER_MINUTE = 60 * 10**9
-MINUTES_PER_YEAR = 252 * 390
+MINUTES_PER_YEAR = bars_per_year(60)  # the market is made of 1-minute bars
 PHASES: tuple[str, ...] = REGIMES
 
 
@@ -194,6 +195,131 @@ def _intraday_shape(minutes: int) -> tuple[np.ndarray, np.ndarray]:
     return volume, vol
 
 
+@dataclass(slots=True)
+class _SessionWalk:
+    """Per-minute log closes of one session and the phase parameters that shaped them."""
+
+    log_close: np.ndarray
+    sigma: np.ndarray
+    close_location: np.ndarray
+    volume: np.ndarray
+    up_volume: np.ndarray
+    down_volume: np.ndarray
+    phases: list[str]
+
+    @classmethod
+    def empty(cls, minutes: int) -> _SessionWalk:
+        return cls(np.empty(minutes), np.empty(minutes), np.empty(minutes), np.empty(minutes),
+                   np.empty(minutes), np.empty(minutes), [])
+
+
+def _overnight_gap(path: _SymbolPath) -> float:
+    """Move the price (and the segment's anchor) by the night's gap; the level it opens from."""
+    gap = float(path.rng.normal(0.0, 0.004))
+    path.log_price += gap
+    path.anchor += gap
+    return path.log_price
+
+
+def _walk_session(path: _SymbolPath, offset: int, minutes: int, vol_shape: np.ndarray,
+                  start_level: float) -> _SessionWalk:
+    """The session's segments, one vectorized block each, in plan order."""
+    walk = _SessionWalk.empty(minutes)
+    level = start_level
+    for k, lo, hi in path.plan.segments(offset, offset + minutes):
+        phase = path.plan.phases[k]
+        prof = PROFILES[phase]
+        a, b = lo - offset, hi - offset
+        s = prof.annual_vol / np.sqrt(MINUTES_PER_YEAR) * vol_shape[a:b]
+        shocks = path.rng.standard_normal(b - a) * s
+        if k != path.anchor_segment:  # a new segment anchors where the price stands
+            path.anchor_segment = k
+            path.anchor = level
+            path.deviation = 0.0
+        if prof.reversion > 0.0:
+            _reverting_segment(path, prof, lo == path.plan.starts[k], s, shocks, walk, a, b)
+        else:
+            _trending_segment(path, prof, level, s, shocks, walk, a, b)
+        level = float(walk.log_close[b - 1])
+        walk.sigma[a:b] = s
+        walk.close_location[a:b] = prof.close_location
+        walk.up_volume[a:b] = prof.up_volume
+        walk.down_volume[a:b] = prof.down_volume
+        walk.phases.extend([phase] * (b - a))
+    path.log_price = level
+    return walk
+
+
+def _reverting_segment(path: _SymbolPath, prof: PhaseProfile, starts_here: bool,
+                       s: np.ndarray, shocks: np.ndarray, walk: _SessionWalk, a: int,
+                       b: int) -> None:
+    """x_t = (1 - kappa) x_{t-1} + drift + shock around a slowly drifting anchor, with the
+    occasional spring (below the range) or upthrust (above) recovered within bars."""
+    n = b - a
+    drift = prof.drift_sigmas * s
+    anchor_path = path.anchor + np.cumsum(drift)
+    dev = _ar1(shocks, 1.0 - prof.reversion, path.deviation)
+    rng = path.rng
+    if starts_here and n > 40 and rng.random() < prof.shakeout_prob:
+        at = int(rng.integers(n // 3, n - 10))
+        depth = 4.0 * float(s.mean()) * (1.0 if prof.drift_sigmas < 0 else -1.0)
+        dev[at:at + 3] += depth * np.array([0.6, 1.0, 0.4])
+        sigma_boost = np.ones(n)
+        sigma_boost[at:at + 3] = 2.5
+        walk.volume[a:b] = prof.volume * sigma_boost
+    else:
+        walk.volume[a:b] = prof.volume
+    walk.log_close[a:b] = anchor_path + dev
+    path.anchor = float(anchor_path[-1])
+    path.deviation = float(dev[-1])
+
+
+def _trending_segment(path: _SymbolPath, prof: PhaseProfile, level: float, s: np.ndarray,
+                      shocks: np.ndarray, walk: _SessionWalk, a: int, b: int) -> None:
+    """A drifting random walk from the current level."""
+    walk.log_close[a:b] = level + np.cumsum(prof.drift_sigmas * s + shocks)
+    walk.volume[a:b] = prof.volume
+    path.anchor = float(walk.log_close[b - 1])
+    path.deviation = 0.0
+
+
+def _candles(rng: np.random.Generator, walk: _SessionWalk,
+             start_level: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(open, high, low, close) in cents: each bar opens a tick or so from the last close, and
+    its wicks follow the phase's close location (a close near the high: short upper wick)."""
+    minutes = len(walk.log_close)
+    sigma, close_loc = walk.sigma, walk.close_location
+    close = np.round(np.exp(walk.log_close), 2)
+    prev = np.empty(minutes)
+    prev[0] = np.round(np.exp(start_level), 2)
+    prev[1:] = close[:-1]
+    open_ = np.round(prev * (1.0 + rng.normal(0.0, 0.15, minutes) * sigma), 2)
+    body_hi = np.maximum(open_, close)
+    body_lo = np.minimum(open_, close)
+    wick = np.abs(rng.normal(0.0, 0.6, (2, minutes))) * sigma * close
+    upper = wick[0] * (1.0 - 0.8 * np.clip(close_loc, 0.0, 1.0))
+    lower = wick[1] * (1.0 + 0.8 * np.clip(close_loc, -1.0, 0.0))
+    high = np.round(body_hi + upper + 0.005, 2)
+    low = np.round(np.maximum(body_lo - lower - 0.005, 0.01), 2)
+    return open_, np.maximum(high, body_hi), np.minimum(low, body_lo), close
+
+
+def _volumes(path: _SymbolPath, walk: _SessionWalk, start_level: float,
+             volume_shape: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(volume, trade count): the intraday U, the phase's level, more on bars that move with
+    the phase and on large moves, lognormal noise."""
+    rng = path.rng
+    minutes = len(walk.log_close)
+    ret = np.diff(walk.log_close, prepend=start_level)
+    direction = np.where(ret > 0, walk.up_volume, walk.down_volume)
+    shock = 1.0 + 0.8 * np.abs(ret) / np.maximum(walk.sigma, 1e-12)
+    noise = rng.lognormal(0.0, 0.35, minutes)
+    volume = np.round(path.base_volume * volume_shape * walk.volume * direction * shock * noise)
+    volume = np.maximum(volume, 100.0)
+    trades = np.maximum((volume / rng.uniform(90.0, 160.0, minutes)).astype(np.int64), 1)
+    return volume, trades
+
+
 class SyntheticMarket:
     """Deterministic regime-switching minute bars for ``symbols`` over ``days`` XNYS sessions."""
 
@@ -265,93 +391,16 @@ class SyntheticMarket:
                     )
 
     def _session(self, path: _SymbolPath, offset: int, minutes: int) -> tuple[list, ...]:
-        """One session of one symbol as Python lists (o, h, l, c, v, n, vwap, phase)."""
-        rng = path.rng
+        """One session of one symbol as Python lists (o, h, l, c, v, n, vwap, phase): an
+        overnight gap, the phases' walk, candles around it, then volume."""
         volume_shape, vol_shape = _intraday_shape(minutes)
-        log_close = np.empty(minutes)
-        sigma = np.empty(minutes)
-        close_loc = np.empty(minutes)
-        vol_mult = np.empty(minutes)
-        up_mult = np.empty(minutes)
-        down_mult = np.empty(minutes)
-        phase_labels: list[str] = []
-        # overnight gap, then the session's segments one vectorized block at a time
-        gap = float(rng.normal(0.0, 0.004))
-        path.log_price += gap
-        path.anchor += gap
-        level = start_level = path.log_price
-        for k, lo, hi in path.plan.segments(offset, offset + minutes):
-            phase = path.plan.phases[k]
-            prof = PROFILES[phase]
-            a, b = lo - offset, hi - offset
-            n = b - a
-            s = prof.annual_vol / np.sqrt(MINUTES_PER_YEAR) * vol_shape[a:b]
-            shocks = rng.standard_normal(n) * s
-            if k != path.anchor_segment:  # a new segment anchors where the price stands
-                path.anchor_segment = k
-                path.anchor = level
-                path.deviation = 0.0
-            if prof.reversion > 0.0:
-                # x_t = (1 - kappa) x_{t-1} + drift + shock, around a slowly drifting anchor
-                drift = prof.drift_sigmas * s
-                anchor_path = path.anchor + np.cumsum(drift)
-                dev = _ar1(shocks, 1.0 - prof.reversion, path.deviation)
-                starts_here = lo == path.plan.starts[k]
-                if starts_here and n > 40 and rng.random() < prof.shakeout_prob:
-                    # a spring (below the range) or upthrust (above), recovered within bars
-                    at = int(rng.integers(n // 3, n - 10))
-                    depth = 4.0 * float(s.mean()) * (1.0 if prof.drift_sigmas < 0 else -1.0)
-                    dev[at:at + 3] += depth * np.array([0.6, 1.0, 0.4])
-                    sigma_boost = np.ones(n)
-                    sigma_boost[at:at + 3] = 2.5
-                    vol_mult[a:b] = prof.volume * sigma_boost
-                else:
-                    vol_mult[a:b] = prof.volume
-                log_close[a:b] = anchor_path + dev
-                path.anchor = float(anchor_path[-1])
-                path.deviation = float(dev[-1])
-            else:
-                log_close[a:b] = level + np.cumsum(prof.drift_sigmas * s + shocks)
-                vol_mult[a:b] = prof.volume
-                path.anchor = float(log_close[b - 1])
-                path.deviation = 0.0
-            level = float(log_close[b - 1])
-            sigma[a:b] = s
-            close_loc[a:b] = prof.close_location
-            up_mult[a:b] = prof.up_volume
-            down_mult[a:b] = prof.down_volume
-            phase_labels.extend([phase] * n)
-        path.log_price = level
-
-        close = np.round(np.exp(log_close), 2)
-        prev = np.empty(minutes)
-        prev[0] = np.round(np.exp(start_level), 2)
-        prev[1:] = close[:-1]
-        # the next bar opens a tick or so from the last close
-        open_ = np.round(prev * (1.0 + rng.normal(0.0, 0.15, minutes) * sigma), 2)
-        body_hi = np.maximum(open_, close)
-        body_lo = np.minimum(open_, close)
-        price = close
-        # wicks: a close near the high means a short upper wick and a longer lower one
-        wick = np.abs(rng.normal(0.0, 0.6, (2, minutes))) * sigma * price
-        upper = wick[0] * (1.0 - 0.8 * np.clip(close_loc, 0.0, 1.0))
-        lower = wick[1] * (1.0 + 0.8 * np.clip(close_loc, -1.0, 0.0))
-        high = np.round(body_hi + upper + 0.005, 2)
-        low = np.round(np.maximum(body_lo - lower - 0.005, 0.01), 2)
-        high = np.maximum(high, body_hi)
-        low = np.minimum(low, body_lo)
-
-        ret = np.diff(log_close, prepend=start_level)
-        up = ret > 0
-        direction = np.where(up, up_mult, down_mult)
-        shock = 1.0 + 0.8 * np.abs(ret) / np.maximum(sigma, 1e-12)
-        noise = rng.lognormal(0.0, 0.35, minutes)
-        volume = np.round(path.base_volume * volume_shape * vol_mult * direction * shock * noise)
-        volume = np.maximum(volume, 100.0)
-        trades = np.maximum((volume / rng.uniform(90.0, 160.0, minutes)).astype(np.int64), 1)
+        start_level = _overnight_gap(path)
+        walk = _walk_session(path, offset, minutes, vol_shape, start_level)
+        open_, high, low, close = _candles(path.rng, walk, start_level)
+        volume, trades = _volumes(path, walk, start_level, volume_shape)
         vwap = np.round(np.clip((high + low + 2.0 * close) / 4.0, low, high), 4)
         return (open_.tolist(), high.tolist(), low.tolist(), close.tolist(), volume.tolist(),
-                trades.tolist(), vwap.tolist(), phase_labels)
+                trades.tolist(), vwap.tolist(), walk.phases)
 
     def describe(self) -> str:
         counts: dict[str, int] = dict.fromkeys(PHASES, 0)

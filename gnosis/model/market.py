@@ -87,12 +87,16 @@ class Quote:
 
 
 class OptionsChainProvider(Protocol):
-    def chain(self, symbol: str, spot: float, ts_event: int) -> OptionsChain | None: ...
+    def chain(self, symbol: str, spot: float, as_of_ns: int) -> OptionsChain | None:
+        """The chain of ``symbol`` known at ``as_of_ns`` (a bar's close: never a snapshot taken
+        later), priced at ``spot``; None when there is none."""
+        ...
 
 
 class NewsProvider(Protocol):
-    def headlines(self, symbol: str, ts_event: int) -> Sequence[Headline]:
-        """Headlines published during the bar starting at ``ts_event`` (usually none)."""
+    def headlines(self, symbol: str, after_ns: int, until_ns: int) -> Sequence[Headline]:
+        """Headlines about ``symbol`` published in (``after_ns``, ``until_ns``], oldest first:
+        a bar asks from the previous bar's close to its own close (usually none)."""
         ...
 
 

@@ -151,18 +151,6 @@ class OrderType(Enum):
     STOP = "stop"
 
 
-class OrderStatus(Enum):
-    NEW = "new"
-    PARTIALLY_FILLED = "partially_filled"
-    FILLED = "filled"
-    CANCELED = "canceled"
-    REJECTED = "rejected"
-
-    @property
-    def is_open(self) -> bool:
-        return self in (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED)
-
-
 class TradingState(Enum):
     """Engine trading state, as in mature engines: exits only when REDUCING, nothing when HALTED."""
 

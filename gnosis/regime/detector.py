@@ -2,15 +2,26 @@
 
 Per bar (O(1), plain floats):
 1. Volatility: exponentially weighted realized volatility of log returns, annualized for the
-   bar interval (x sqrt(252 * 390 * 60 / interval_s): sqrt(252 * 390) for 1-minute bars), and
-   classed calm / normal / volatile against configurable thresholds.
+   bar interval (x sqrt(``bars_per_year(interval_s)``): sqrt(252 * 390) for 1-minute bars,
+   sqrt(252) for daily ones), and classed calm / normal / volatile against configurable
+   thresholds. Intraday, a return across a session gap is the bar's own body (the overnight
+   move is not this bar's); from one session up, every return is close to close, nights,
+   weekends and DST shifts included, as a daily return is.
 2. Trend: momentum over a window and the regression slope of log price over the same window,
    each divided by the volatility expected over that window, so the strength means the same
    thing at any interval; squashed into [-1, 1].
 3. Range: ATR and Bollinger band position/width, plus where volume goes inside the range
    (up-bar volume share and close location), which separates accumulation from distribution.
 4. HMM: ``FilteredHMM`` over smoothed return, volume pressure and a volatility ratio, fitted
-   walk-forward on past features only and read through its forward (filtered) probabilities.
+   walk-forward on past features only and read through its forward (filtered) probabilities;
+   when it first fits, how often it refits and on how much history follow ``hmm_schedule`` of
+   the bar interval.
+
+Units of the parameters: the warm-up (50), the volatility spans (30, 120 and 780 bars), the
+trend and range windows and the indicator periods are counts of bars, as indicator periods are
+everywhere (their meaning in time scales with the interval); the volatility thresholds are
+annual figures and mean the same at any interval; the HMM's schedule is documented on
+``HmmSchedule``.
 
 The primary regime is decided in that order of precedence (volatile, then trend, then the
 Wyckoff ranges, then calm, else ranging); its confidence blends how far the deciding measure
@@ -28,6 +39,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from gnosis.data.indicators import ATR, Bollinger, RingBuffer, RollingSlope, RollingSum
+from gnosis.model.intervals import bars_per_year, is_intraday
 from gnosis.model.regime import (
     ACCUMULATION,
     CALM,
@@ -42,9 +54,9 @@ from gnosis.model.regime import (
     RegimeState,
 )
 from gnosis.model.types import Bar
-from gnosis.regime.hmm import FilteredHMM
+from gnosis.regime.hmm import FilteredHMM, hmm_schedule
 
-BARS_PER_YEAR_1MIN = 252 * 390
+WARMUP_BARS = 50  # bars before the detector names a regime (DESIGN §3)
 
 # Which coarse family each state belongs to when scoring against ground truth.
 FAMILY = {
@@ -58,6 +70,12 @@ FAMILY = {
 }
 
 
+def formed_after(interval_s: int) -> int:
+    """Bars after which a detector of ``interval_s`` bars has left its warm-up and fitted its
+    HMM: what a replay folds in before trading by default."""
+    return max(WARMUP_BARS, hmm_schedule(interval_s).first_fit)
+
+
 def _ewm_alpha(span: int) -> float:
     return 2.0 / (span + 1.0)
 
@@ -68,16 +86,16 @@ class RegimeDetector:
     def __init__(
         self,
         interval_s: int = 60,
-        warmup: int = 50,
+        warmup: int = WARMUP_BARS,
         seed: int = 0,
         calm_vol: float = 0.08,
         volatile_vol: float = 0.30,
         trend_threshold: float = 0.5,
         trend_window: int = 45,
         range_window: int = 60,
-        hmm_window: int = 3_900,
-        hmm_first_fit: int = 600,
-        hmm_refit_every: int = 7_800,
+        hmm_window: int | None = None,
+        hmm_first_fit: int | None = None,
+        hmm_refit_every: int | None = None,
         hmm: bool = True,
     ) -> None:
         if interval_s <= 0:
@@ -90,7 +108,9 @@ class RegimeDetector:
         self.calm_vol = calm_vol
         self.volatile_vol = volatile_vol
         self.trend_threshold = trend_threshold
-        self.annualize = math.sqrt(BARS_PER_YEAR_1MIN * 60.0 / interval_s)
+        self.annualize = math.sqrt(bars_per_year(interval_s))
+        # intraday, only a bar that follows the previous one directly continues its close
+        self._contiguous_ns = self.interval_ns if is_intraday(interval_s) else None
         self.trend_window = trend_window
         # volatility: a fast estimate for the class, a slower one to normalize trends
         self._a_fast = _ewm_alpha(30)
@@ -114,37 +134,72 @@ class RegimeDetector:
         self._prev_close = 0.0
         self._prev_ts = -1
         self.bars_seen = 0
+        schedule = hmm_schedule(interval_s)
         self.hmm: FilteredHMM | None = (
-            FilteredHMM(seed=seed, window=hmm_window, first_fit=hmm_first_fit,
-                        refit_every=hmm_refit_every) if hmm else None
+            FilteredHMM(seed=seed, window=hmm_window or schedule.window,
+                        first_fit=hmm_first_fit or schedule.first_fit,
+                        refit_every=hmm_refit_every or schedule.refit_every,
+                        stride=schedule.stride) if hmm else None
         )
         self.last: RegimeState | None = None
 
     def update(self, bar: Bar) -> RegimeState:
-        close = bar.close
+        """Fold bar t in and classify the regime after it (O(1))."""
         self.bars_seen += 1
         n = self.bars_seen
-        # a return across a session gap is an overnight move, not this bar's: use the bar body
-        if self._prev_ts >= 0 and bar.ts_event - self._prev_ts == self.interval_ns:
+        r = self._bar_return(bar)
+        sigma_slow, volatility = self._update_volatility(r, bar.volume, n)
+        trend = self._trend(bar.close, sigma_slow)
+        clv, balance, clv_mean, position, width_atr = self._range(bar, n)
+        probs = self._hmm_step(r, clv, bar.volume, sigma_slow, n)
+        hmm_state = None if probs is None else HMM_LABELS[max(range(len(probs)),
+                                                               key=probs.__getitem__)]
+        if n <= self.warmup:
+            state = RegimeState(WARMING_UP, 0.0, trend, volatility, self._vol_class(volatility),
+                                position, hmm_state, probs, f"warming up {n}/{self.warmup}", n)
+        else:
+            primary, strength, why = self._classify(volatility, trend, balance, clv_mean,
+                                                    width_atr)
+            confidence = strength
+            if probs is not None:
+                confidence = 0.65 * strength + 0.35 * _hmm_support(primary, probs)
+            state = RegimeState(primary, min(max(confidence, 0.0), 1.0), trend, volatility,
+                                self._vol_class(volatility), position, hmm_state, probs, why, n)
+        self.last = state
+        return state
+
+    def _bar_return(self, bar: Bar) -> float:
+        """This bar's log return: from the previous close when the bars are contiguous (always,
+        from one session up), else the bar's own body (intraday, a return across a session gap
+        is an overnight move, not this bar's)."""
+        close = bar.close
+        contiguous = self._contiguous_ns
+        if self._prev_ts >= 0 and (contiguous is None
+                                   or bar.ts_event - self._prev_ts == contiguous):
             r = math.log(close / self._prev_close)
         else:
             r = math.log(close / bar.open)
         self._prev_close = close
         self._prev_ts = bar.ts_event
+        return r
+
+    def _update_volatility(self, r: float, volume: float, n: int) -> tuple[float, float]:
+        """Fold the return into the fast, slow and long variances; (slow sigma per bar,
+        annualized fast volatility)."""
         r2 = r * r
         if n == 1:
             self._var_fast = self._var_slow = self._var_long = max(r2, 1e-10)
-            self._avg_volume = bar.volume
+            self._avg_volume = volume
         else:
             self._var_fast += self._a_fast * (r2 - self._var_fast)
             self._var_slow += self._a_slow * (r2 - self._var_slow)
             self._var_long += self._a_long * (r2 - self._var_long)
-            self._avg_volume += self._a_slow * (bar.volume - self._avg_volume)
-        sigma_fast = math.sqrt(self._var_fast)
-        sigma_slow = math.sqrt(self._var_slow)
-        volatility = sigma_fast * self.annualize
+            self._avg_volume += self._a_slow * (volume - self._avg_volume)
+        return math.sqrt(self._var_slow), math.sqrt(self._var_fast) * self.annualize
 
-        # trend: momentum and slope of log price, in units of the window's expected move
+    def _trend(self, close: float, sigma_slow: float) -> float:
+        """Momentum and slope of log price, in units of the window's expected move, squashed
+        into [-1, 1]."""
         log_close = math.log(close)
         self._log_closes.push(log_close)
         slope = self._slope.update(log_close)
@@ -156,10 +211,12 @@ class RegimeDetector:
             raw = 0.5 * (momentum + slope_z)
         else:
             raw = 0.0
-        trend = math.tanh(raw / 2.0)
+        return math.tanh(raw / 2.0)
 
-        # range: ATR, bands, and where the volume sits
-        high, low = bar.high, bar.low
+    def _range(self, bar: Bar, n: int) -> tuple[float, float, float, float, float]:
+        """ATR, bands and where the volume sits: (close location, up-volume share, mean close
+        location, band position, band width in ATRs)."""
+        close, high, low = bar.close, bar.high, bar.low
         atr = self._atr.update(high, low, close)
         bands = self._bands
         bands.update(close)
@@ -173,39 +230,24 @@ class RegimeDetector:
         position = min(max(bands.percent_b, 0.0), 1.0) if bands.ready else 0.5
         # band width in ATRs: a contained range keeps the bands within a few ATRs
         width_atr = (bands.upper - bands.lower) / atr if bands.ready and atr > 0 else 8.0
+        return clv, balance, clv_mean, position, width_atr
 
-        # HMM features (known at this bar) and the filtered probabilities
-        probs: tuple[float, ...] | None = None
-        hmm_state: str | None = None
+    def _hmm_step(self, r: float, clv: float, volume: float, sigma_slow: float,
+                  n: int) -> tuple[float, ...] | None:
+        """The HMM's features known at this bar, a refit when one is due, and the filtered
+        probabilities (None before the first fit or without an HMM)."""
         hmm = self.hmm
-        if hmm is not None:
-            z = r / (sigma_slow or 1e-12)
-            self._ret_feature += self._a_feat * (max(-6.0, min(6.0, z)) - self._ret_feature)
-            rel_volume = bar.volume / self._avg_volume if self._avg_volume > 0 else 1.0
-            self._pressure_feature += self._a_feat * (clv * min(rel_volume, 5.0)
-                                                      - self._pressure_feature)
-            vol_ratio = 0.5 * math.log(max(self._var_fast, 1e-14) / max(self._var_long, 1e-14))
-            if hmm.due(n):
-                hmm.refit(n)
-            probs = hmm.observe(self._ret_feature, self._pressure_feature, vol_ratio)
-            if probs is not None:
-                best = max(range(len(probs)), key=probs.__getitem__)
-                hmm_state = HMM_LABELS[best]
-
-        if n <= self.warmup:
-            state = RegimeState(WARMING_UP, 0.0, trend, volatility, self._vol_class(volatility),
-                                position, hmm_state, probs, f"warming up {n}/{self.warmup}", n)
-            self.last = state
-            return state
-
-        primary, strength, why = self._classify(volatility, trend, balance, clv_mean, width_atr)
-        confidence = strength
-        if probs is not None:
-            confidence = 0.65 * strength + 0.35 * _hmm_support(primary, probs)
-        state = RegimeState(primary, min(max(confidence, 0.0), 1.0), trend, volatility,
-                            self._vol_class(volatility), position, hmm_state, probs, why, n)
-        self.last = state
-        return state
+        if hmm is None:
+            return None
+        z = r / (sigma_slow or 1e-12)
+        self._ret_feature += self._a_feat * (max(-6.0, min(6.0, z)) - self._ret_feature)
+        rel_volume = volume / self._avg_volume if self._avg_volume > 0 else 1.0
+        self._pressure_feature += self._a_feat * (clv * min(rel_volume, 5.0)
+                                                  - self._pressure_feature)
+        vol_ratio = 0.5 * math.log(max(self._var_fast, 1e-14) / max(self._var_long, 1e-14))
+        if hmm.due(n):
+            hmm.refit(n)
+        return hmm.observe(self._ret_feature, self._pressure_feature, vol_ratio)
 
     def _vol_class(self, volatility: float) -> str:
         if volatility > self.volatile_vol:

@@ -26,10 +26,12 @@ from __future__ import annotations
 import logging
 import math
 import warnings
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from gnosis.model.intervals import HOUR_SECONDS, bars_per_session
 from gnosis.model.regime import (
     ACCUMULATION,
     DISTRIBUTION,
@@ -53,6 +55,40 @@ _PROTOTYPES = np.array([
     [0.0, 0.8, 0.0],  # accumulation: flat, volume on up closes
     [0.0, -0.8, 0.0],  # distribution: flat, volume on down closes
 ])
+
+FIT_ROWS = 1_300  # feature rows a fit uses at most (the window, thinned by the stride)
+FIRST_FIT_ROWS = 200  # rows before the first fit: ~10 per parameter of the 5-state model
+REFIT_SESSIONS = 20  # walk-forward refit cadence, in trading time
+THIN_BELOW_S = HOUR_SECONDS  # bars shorter than this are plentiful: fit every third one
+
+
+@dataclass(frozen=True, slots=True)
+class HmmSchedule:
+    """When the HMM fits and on how much history, in bars of one interval.
+
+    - ``stride`` (bars): a fit uses every stride-th feature row. Below 1H bars are plentiful and
+      neighbouring rows near-duplicates, so 3 (cheaper, barely less exact); from 1H up a year
+      is at most ~1,600 bars and every row counts, so 1.
+    - ``window`` (bars, a sample size): ``FIT_ROWS`` rows: 3,900 bars at stride 3, 1,300 at 1.
+    - ``first_fit`` (bars, a sample size): ``FIRST_FIT_ROWS`` rows: 600 bars at stride 3 (1.5
+      sessions of 1-minute bars), 200 at stride 1 (ten months of daily bars).
+    - ``refit_every`` (time): every ``REFIT_SESSIONS`` sessions (7,800 one-minute bars), but not
+      before a tenth of the window is new data, which keeps daily and hourly refits from
+      re-fitting an almost unchanged window every few bars (daily: every 130 bars).
+    """
+
+    window: int
+    first_fit: int
+    refit_every: int
+    stride: int
+
+
+def hmm_schedule(interval_s: int) -> HmmSchedule:
+    """The HMM's schedule for bars of ``interval_s`` seconds (see ``HmmSchedule``)."""
+    stride = 3 if interval_s < THIN_BELOW_S else 1
+    window = FIT_ROWS * stride
+    refit_every = max(round(REFIT_SESSIONS * bars_per_session(interval_s)), window // 10)
+    return HmmSchedule(window, FIRST_FIT_ROWS * stride, refit_every, stride)
 
 
 class FilteredHMM:

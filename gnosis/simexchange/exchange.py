@@ -30,8 +30,6 @@ from gnosis.simexchange.market import (
     Article,
     BarHistory,
     NewsDesk,
-    load_news,
-    load_options,
     ticks_for_bar,
     updated_bar,
 )
@@ -73,6 +71,7 @@ class ExchangeSettings:
     secret: str | None = None
     data_file: Path | None = None
     data_symbol: str | None = None
+    data_tz: str | None = None  # the zone of a file's naive timestamps (replay, news, options)
     news_file: Path | None = None
     options_file: Path | None = None
     initial_cash: float = 100_000.0
@@ -132,7 +131,7 @@ def _replay_source(settings: ExchangeSettings) -> _Source:
 
     assert settings.data_file is not None
     try:
-        result = load_bars(settings.data_file, settings.data_symbol)
+        result = load_bars(settings.data_file, settings.data_symbol, tz=settings.data_tz)
     except ReplayError as exc:
         raise ExchangeError(str(exc)) from None
     bars = result.bars
@@ -208,7 +207,6 @@ class SimExchange:
         self.bars_published = 0
         self.trades_published = 0
         self._session_bars: dict[str, list[Bar]] = {}
-        self._options_file: list[OptionContract] | None = None
         self._file_news: list[Article] = []
         self._news_provider: Any = None
         self._options_provider: Any = None
@@ -232,14 +230,21 @@ class SimExchange:
                 raise ExchangeError("--news and --options go with --data: the synthetic market "
                                     "serves its own simulated news and options")
             return
-        from gnosis.simexchange.market import MarketFileError
+        from gnosis.data.files import InputError
+        from gnosis.data.news import load_news
+        from gnosis.data.options import load_options
 
+        # the same loaders (formats, validation, causal lookup) as `gnosis backtest`
         try:
             if settings.news_file:
-                self._file_news = load_news(settings.news_file)
+                news = load_news(settings.news_file, tz=settings.data_tz)
+                self._file_news = [
+                    Article(i + 1, h.ts_event, h.symbols, h.headline, h.summary,
+                            h.source or "file") for i, h in enumerate(news.all())]
             if settings.options_file:
-                self._options_file = load_options(settings.options_file)
-        except MarketFileError as exc:
+                self._options_provider = load_options(settings.options_file,
+                                                      tz=settings.data_tz)
+        except InputError as exc:
             raise ExchangeError(str(exc)) from None
         for article in self._file_news:
             self._schedule(self.calendar.trading_time(article.created_at), _NEWS, "news",
@@ -263,7 +268,7 @@ class SimExchange:
         from gnosis.core.hashing import unit_draw
 
         articles = []
-        for headline in self._news_provider.headlines(bar.symbol, bar.ts_event):
+        for headline in self._news_provider.headlines(bar.symbol, bar.ts_event, bar.ts_close):
             offset = int(unit_draw(self.settings.seed, bar.symbol, bar.ts_event, "news at")
                          * 55 * NANOS_PER_SECOND) + NANOS_PER_SECOND
             articles.append(Article(next(self._news_ids), bar.ts_event + offset,
@@ -434,15 +439,10 @@ class SimExchange:
         if bar is None:
             return [], 0.0
         spot = bar.close
-        if self._options_provider is not None:
-            if underlying not in self.symbols:
-                return [], spot
-            chain = self._options_provider.chain(underlying, spot, as_of)
-            return (list(chain.contracts) if chain else []), spot
-        if self._options_file is None:
+        if self._options_provider is None or underlying not in self.symbols:
             return [], spot
-        return [c for c in self._options_file
-                if c.underlying == underlying and c.expiry_ts > as_of], spot
+        chain = self._options_provider.chain(underlying, spot, as_of)
+        return (list(chain.contracts) if chain else []), spot
 
     def snapshot_time(self, feed: str) -> int:
         """The indicative feed is ~15 minutes late; OPRA is live."""

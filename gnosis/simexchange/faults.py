@@ -17,6 +17,7 @@ One description format serves the Python API and ``POST /_sim/faults`` alike::
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -130,37 +131,63 @@ def parse_fault(spec: Any) -> FaultSpec:
     if not isinstance(spec, dict):
         raise FaultError("a fault is a JSON object with a 'fault' field")
     kind = spec.get("fault")
-    if kind == "drop_streams":
-        return FaultSpec(kind, endpoint=_endpoint(spec, required=False))
-    if kind == "stall_stream":
-        seconds = spec.get("seconds")
-        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds <= 0:
-            raise FaultError(f"seconds must be a positive number, got {seconds!r}")
-        return FaultSpec(kind, endpoint=_endpoint(spec, required=True), seconds=float(seconds))
-    if kind == "refuse_streams":
-        return FaultSpec(kind, endpoint=_endpoint(spec, required=True), count=_count(spec))
-    if kind == "http_error":
-        status = spec.get("status")
-        if status not in HTTP_ERRORS:
-            raise FaultError(f"status must be one of {sorted(HTTP_ERRORS)}, got {status!r}")
-        prefix = spec.get("path_prefix", "/")
-        if not isinstance(prefix, str) or not prefix.startswith("/"):
-            raise FaultError(f"path_prefix must start with '/', got {prefix!r}")
-        return FaultSpec(kind, status=int(status), path_prefix=prefix, count=_count(spec))
-    if kind == "reject_orders":
-        mode = spec.get("mode", "venue")
-        if mode not in ("venue", "api"):
-            raise FaultError(f"mode must be 'venue' or 'api', got {mode!r}")
-        return FaultSpec(kind, mode=mode, count=_count(spec))
-    if kind == "delay_fills":
-        return FaultSpec(kind, bars=_count(spec, "bars", 1), count=_count(spec))
-    if kind == "split_fills":
-        parts = _count(spec, "parts", 2)
-        if parts < 2:
-            raise FaultError("parts must be at least 2")
-        return FaultSpec(kind, parts=parts, count=_count(spec))
-    raise FaultError(f"unknown fault {kind!r} (drop_streams, stall_stream, refuse_streams, "
-                     "http_error, reject_orders, delay_fills, split_fills)")
+    if not isinstance(kind, str) or kind not in _PARSERS:
+        raise FaultError(f"unknown fault {kind!r} ({', '.join(_PARSERS)})")
+    return _PARSERS[kind](kind, spec)
+
+
+def _drop_streams(kind: str, spec: dict[str, Any]) -> FaultSpec:
+    return FaultSpec(kind, endpoint=_endpoint(spec, required=False))
+
+
+def _stall_stream(kind: str, spec: dict[str, Any]) -> FaultSpec:
+    seconds = spec.get("seconds")
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds <= 0:
+        raise FaultError(f"seconds must be a positive number, got {seconds!r}")
+    return FaultSpec(kind, endpoint=_endpoint(spec, required=True), seconds=float(seconds))
+
+
+def _refuse_streams(kind: str, spec: dict[str, Any]) -> FaultSpec:
+    return FaultSpec(kind, endpoint=_endpoint(spec, required=True), count=_count(spec))
+
+
+def _http_error(kind: str, spec: dict[str, Any]) -> FaultSpec:
+    status = spec.get("status")
+    if status not in HTTP_ERRORS:
+        raise FaultError(f"status must be one of {sorted(HTTP_ERRORS)}, got {status!r}")
+    prefix = spec.get("path_prefix", "/")
+    if not isinstance(prefix, str) or not prefix.startswith("/"):
+        raise FaultError(f"path_prefix must start with '/', got {prefix!r}")
+    return FaultSpec(kind, status=int(status), path_prefix=prefix, count=_count(spec))
+
+
+def _reject_orders(kind: str, spec: dict[str, Any]) -> FaultSpec:
+    mode = spec.get("mode", "venue")
+    if mode not in ("venue", "api"):
+        raise FaultError(f"mode must be 'venue' or 'api', got {mode!r}")
+    return FaultSpec(kind, mode=mode, count=_count(spec))
+
+
+def _delay_fills(kind: str, spec: dict[str, Any]) -> FaultSpec:
+    return FaultSpec(kind, bars=_count(spec, "bars", 1), count=_count(spec))
+
+
+def _split_fills(kind: str, spec: dict[str, Any]) -> FaultSpec:
+    parts = _count(spec, "parts", 2)
+    if parts < 2:
+        raise FaultError("parts must be at least 2")
+    return FaultSpec(kind, parts=parts, count=_count(spec))
+
+
+_PARSERS: dict[str, Callable[[str, dict[str, Any]], FaultSpec]] = {
+    "drop_streams": _drop_streams,
+    "stall_stream": _stall_stream,
+    "refuse_streams": _refuse_streams,
+    "http_error": _http_error,
+    "reject_orders": _reject_orders,
+    "delay_fills": _delay_fills,
+    "split_fills": _split_fills,
+}
 
 
 def http_error_body(status: int) -> dict[str, Any]:

@@ -16,16 +16,13 @@
 from __future__ import annotations
 
 import bisect
-import csv
 import math
-from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from gnosis.core.hashing import unit_draw
-from gnosis.model.market import CALL, PUT, OptionContract
+from gnosis.model.market import CALL, OptionContract
 from gnosis.model.types import NANOS_PER_MINUTE, NANOS_PER_SECOND, Bar, InvalidValue
 from gnosis.simexchange.wire import msgpack_time, rfc3339
 
@@ -37,10 +34,6 @@ QUOTE_LEAD_NS = 200_000_000  # a quote shows 0.2 s before the trade at its price
 INDICATIVE_DELAY_NS = 15 * NANOS_PER_MINUTE
 ETFS = {"SPY", "QQQ", "IWM", "DIA"}
 NANOS_PER_YEAR = 365.25 * 86_400 * NANOS_PER_SECOND
-
-
-class MarketFileError(ValueError):
-    """A news or options file that cannot be used, with the reason."""
 
 
 def exchange_of(symbol: str) -> str:
@@ -187,55 +180,6 @@ class Article:
                 "symbols": list(self.symbols), "source": self.source}
 
 
-def _parse_file_time(text: str, path: Path, row: int) -> int:
-    import pandas as pd
-
-    try:
-        stamp = pd.Timestamp(text.strip())
-    except (ValueError, TypeError):
-        raise MarketFileError(f"{path}, row {row}: {text!r} is not a timestamp") from None
-    if stamp.tzinfo is None:
-        stamp = stamp.tz_localize("UTC")
-    return int(stamp.value)
-
-
-def _rows(path: Path, required: Sequence[str]) -> Iterator[tuple[int, dict[str, str]]]:
-    if not path.is_file():
-        raise MarketFileError(f"{path}: no such file")
-    with path.open(newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle, skipinitialspace=True)
-        columns = [c.strip().lower() for c in (reader.fieldnames or [])]
-        missing = [c for c in required if c not in columns]
-        if missing:
-            raise MarketFileError(f"{path}: missing column(s) {', '.join(missing)} "
-                                  f"(need {', '.join(required)})")
-        for number, raw in enumerate(reader, start=2):
-            yield number, {str(k).strip().lower(): (v or "").strip() for k, v in raw.items()
-                           if k is not None}
-
-
-def split_symbols(text: str) -> tuple[str, ...]:
-    for separator in (";", "|", " "):
-        text = text.replace(separator, ",")
-    return tuple(s.strip().upper() for s in text.split(",") if s.strip())
-
-
-def load_news(path: str | Path) -> list[Article]:
-    """``created_at,symbols,headline[,summary,source]``; symbols separated by , ; | or spaces
-    (quote the field when it holds commas). Rows without a time or headline are an error."""
-    path = Path(path)
-    articles: list[Article] = []
-    for number, row in _rows(path, ("created_at", "symbols", "headline")):
-        if not row.get("headline"):
-            raise MarketFileError(f"{path}, row {number}: empty headline")
-        created = _parse_file_time(row["created_at"], path, number)
-        articles.append(Article(0, created, split_symbols(row["symbols"]), row["headline"],
-                                row.get("summary", ""), row.get("source", "") or "file"))
-    articles.sort(key=lambda a: a.created_at)
-    return [Article(i + 1, a.created_at, a.symbols, a.headline, a.summary, a.source)
-            for i, a in enumerate(articles)]
-
-
 @dataclass(slots=True)
 class NewsDesk:
     """Articles by publication time; ``published`` holds those the clock has reached."""
@@ -254,34 +198,6 @@ class NewsDesk:
 def occ_symbol(root: str, expiry_ts: int, right: str, strike: float) -> str:
     day = datetime.fromtimestamp(expiry_ts // NANOS_PER_SECOND, tz=UTC).strftime("%y%m%d")
     return f"{root}{day}{right[0].upper()}{round(strike * 1000):08d}"
-
-
-def load_options(path: str | Path) -> list[OptionContract]:
-    """One row per contract: ``underlying,symbol,expiration_date,type,strike_price,
-    open_interest,implied_volatility[,gamma,delta]``; the expiry is taken at 16:00 New York."""
-    import pandas as pd
-
-    path = Path(path)
-    required = ("underlying", "symbol", "expiration_date", "type", "strike_price",
-                "open_interest", "implied_volatility")
-    contracts: list[OptionContract] = []
-    for number, row in _rows(path, required):
-        try:
-            expiry = pd.Timestamp(row["expiration_date"]).normalize()
-            expiry_ts = int(expiry.tz_localize("America/New_York").value
-                            + 16 * 3600 * NANOS_PER_SECOND)
-            right = row["type"].lower()
-            gamma = float(row["gamma"]) if row.get("gamma") else None
-            delta = float(row["delta"]) if row.get("delta") else None
-            contracts.append(OptionContract(
-                symbol=row["symbol"].upper(), underlying=row["underlying"].upper(),
-                expiry_ts=expiry_ts, strike=float(row["strike_price"]),
-                right=CALL if right == "call" else PUT if right == "put" else right,
-                open_interest=float(row["open_interest"]),
-                implied_vol=float(row["implied_volatility"]), gamma=gamma, delta=delta))
-        except (ValueError, InvalidValue) as exc:
-            raise MarketFileError(f"{path}, row {number}: {exc}") from None
-    return contracts
 
 
 def greeks(contract: OptionContract, spot: float, now: int, risk_free: float

@@ -125,6 +125,21 @@ def parse_order_request(body: Any) -> OrderRequest:
     """Validate a ``POST /v2/orders`` body as Alpaca does, with its error messages."""
     if not isinstance(body, dict):
         raise unprocessable("request body must be a JSON object")
+    symbol, side, order_type, tif = _order_kind(body)
+    qty, notional = _order_size(body, order_type, tif)
+    limit_price, stop_price = _order_prices(body, order_type)
+    order_class = str(body.get("order_class") or "simple").lower()
+    take_profit, stop_loss = _bracket_levels(body, order_class, order_type, tif, notional)
+    if qty is not None and not float(qty).is_integer() and (
+            order_class != "simple" or order_type == "stop" or tif != "day"):
+        raise unprocessable("fractional orders must be simple market or limit orders with "
+                            "time_in_force day")
+    return OrderRequest(symbol, side, order_type, tif, qty, notional, limit_price, stop_price,
+                        _client_order_id(body), order_class, take_profit, stop_loss)
+
+
+def _order_kind(body: dict[str, Any]) -> tuple[str, str, str, str]:
+    """(symbol, side, type, time in force), each checked."""
     symbol = str(body.get("symbol") or "").strip().upper()
     if not symbol:
         raise unprocessable("symbol is required")
@@ -146,12 +161,25 @@ def parse_order_request(body: Any) -> OrderRequest:
     if body.get("extended_hours"):
         raise unprocessable("extended hours orders are not supported by gnosis sim-exchange "
                             "(it simulates regular sessions only)")
+    return symbol, side, order_type, tif
+
+
+def _order_size(body: dict[str, Any], order_type: str,
+                tif: str) -> tuple[float | None, float | None]:
+    """(qty, notional): exactly one of them."""
     has_qty = body.get("qty") not in (None, "")
     has_notional = body.get("notional") not in (None, "")
     if has_qty == has_notional:
         raise unprocessable("exactly one of qty or notional is required")
     qty = parse_positive(body["qty"], "qty") if has_qty else None
     notional = parse_positive(body["notional"], "notional") if has_notional else None
+    if notional is not None and (order_type != "market" or tif != "day"):
+        raise unprocessable("notional orders must be market orders with time_in_force day")
+    return qty, notional
+
+
+def _order_prices(body: dict[str, Any], order_type: str) -> tuple[float | None, float | None]:
+    """(limit price, stop price): each required by its type and refused by the others."""
     limit_price = _price(body, "limit_price")
     stop_price = _price(body, "stop_price")
     if order_type == "limit" and limit_price is None:
@@ -162,44 +190,47 @@ def parse_order_request(body: Any) -> OrderRequest:
         raise unprocessable(f"limit_price is not allowed for {order_type} orders")
     if order_type != "stop" and stop_price is not None:
         raise unprocessable(f"stop_price is not allowed for {order_type} orders")
-    if notional is not None and (order_type != "market" or tif != "day"):
-        raise unprocessable("notional orders must be market orders with time_in_force day")
-    order_class = str(body.get("order_class") or "simple").lower()
-    take_profit = stop_loss = None
-    if order_class == "bracket":
-        take = body.get("take_profit") or {}
-        stop = body.get("stop_loss") or {}
-        if not isinstance(take, dict) or not isinstance(stop, dict):
-            raise unprocessable("take_profit and stop_loss must be objects")
-        if take.get("limit_price") is None:
-            raise unprocessable("bracket orders require take_profit.limit_price")
-        if stop.get("stop_price") is None:
-            raise unprocessable("bracket orders require stop_loss.stop_price")
-        if stop.get("limit_price") is not None:
-            raise unprocessable("stop-limit stop_loss legs are not supported by gnosis "
-                                "sim-exchange (a stop leg is)")
-        take_profit = parse_positive(take["limit_price"], "take_profit.limit_price")
-        stop_loss = parse_positive(stop["stop_price"], "stop_loss.stop_price")
-        if order_type not in ("market", "limit") or tif not in ("day", "gtc"):
-            raise unprocessable("bracket orders must be market or limit orders with "
-                                "time_in_force day or gtc")
-        if notional is not None:
-            raise unprocessable("bracket orders need qty, not notional")
-    elif order_class in ("oco", "oto", "mleg"):
+    return limit_price, stop_price
+
+
+def _bracket_levels(body: dict[str, Any], order_class: str, order_type: str, tif: str,
+                    notional: float | None) -> tuple[float | None, float | None]:
+    """(take-profit limit, stop-loss stop) of a bracket; (None, None) for a simple order."""
+    if order_class in ("oco", "oto", "mleg"):
         raise unprocessable(f"order_class {order_class} is not supported by gnosis sim-exchange")
-    elif order_class != "simple":
+    if order_class == "simple":
+        return None, None
+    if order_class != "bracket":
         raise unprocessable(f"invalid order_class: {body.get('order_class')!r}")
-    if qty is not None and not float(qty).is_integer() and (
-            order_class != "simple" or order_type == "stop" or tif != "day"):
-        raise unprocessable("fractional orders must be simple market or limit orders with "
-                            "time_in_force day")
+    take = body.get("take_profit") or {}
+    stop = body.get("stop_loss") or {}
+    if not isinstance(take, dict) or not isinstance(stop, dict):
+        raise unprocessable("take_profit and stop_loss must be objects")
+    if take.get("limit_price") is None:
+        raise unprocessable("bracket orders require take_profit.limit_price")
+    if stop.get("stop_price") is None:
+        raise unprocessable("bracket orders require stop_loss.stop_price")
+    if stop.get("limit_price") is not None:
+        raise unprocessable("stop-limit stop_loss legs are not supported by gnosis "
+                            "sim-exchange (a stop leg is)")
+    take_profit = parse_positive(take["limit_price"], "take_profit.limit_price")
+    stop_loss = parse_positive(stop["stop_price"], "stop_loss.stop_price")
+    if order_type not in ("market", "limit") or tif not in ("day", "gtc"):
+        raise unprocessable("bracket orders must be market or limit orders with "
+                            "time_in_force day or gtc")
+    if notional is not None:
+        raise unprocessable("bracket orders need qty, not notional")
+    return take_profit, stop_loss
+
+
+def _client_order_id(body: dict[str, Any]) -> str | None:
     client_order_id = body.get("client_order_id")
-    if client_order_id is not None:
-        client_order_id = str(client_order_id)
-        if not client_order_id or len(client_order_id) > 128:
-            raise unprocessable("client_order_id must be 1 to 128 characters")
-    return OrderRequest(symbol, side, order_type, tif, qty, notional, limit_price, stop_price,
-                        client_order_id, order_class, take_profit, stop_loss)
+    if client_order_id is None:
+        return None
+    client_order_id = str(client_order_id)
+    if not client_order_id or len(client_order_id) > 128:
+        raise unprocessable("client_order_id must be 1 to 128 characters")
+    return client_order_id
 
 
 class OrderBook:

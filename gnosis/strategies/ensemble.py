@@ -1,4 +1,11 @@
-"""The default strategy: regime detection, five agents, activation rules and consensus."""
+"""The default strategy: regime detection, five agents, activation rules and consensus.
+
+Per symbol, the detector and the agents are built on the symbol's first bar for that bar's
+interval (a daily file gets a daily detector). Side inputs are what the ensemble is given: an
+options chain provider (Hedge) and a news provider (Sentiment); without them Hedge abstains
+("no options data") and Sentiment runs on price and volume, and says so. Which inputs a mode
+plugs in is decided in ``gnosis.bootstrap``; the ensemble never invents one.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +19,7 @@ from typing import Any
 
 from gnosis.agents import build_default_agents
 from gnosis.agents.base import Agent, AgentContext, consensus, safe_vote
+from gnosis.model.market import NewsProvider, OptionsChainProvider
 from gnosis.model.types import Bar, Decision, Vote
 from gnosis.regime.activation import agent_activation
 from gnosis.regime.detector import RegimeDetector
@@ -23,7 +31,6 @@ log = logging.getLogger(__name__)
 class _SymbolBrain:
     detector: RegimeDetector
     agents: list[Agent]
-    index: int = -1
 
 
 class _ProviderPickler(pickle.Pickler):
@@ -54,41 +61,33 @@ class AgentEnsemble:
     def __init__(
         self,
         seed: int = 0,
-        phase_of: Callable[[str, int], str] | None = None,
-        chain_provider: Any = None,
-        news_provider: Any = None,
-        detector_factory: Callable[[], RegimeDetector] | None = None,
+        chain_provider: OptionsChainProvider | None = None,
+        news_provider: NewsProvider | None = None,
+        detector_factory: Callable[[int], RegimeDetector] | None = None,
     ) -> None:
-        if chain_provider is None:
-            from gnosis.agents.options_sim import SimulatedOptionsChain
-
-            chain_provider = SimulatedOptionsChain(seed=seed)
-        if news_provider is None and phase_of is not None:
-            from gnosis.agents.news_sim import SimulatedNewsProvider
-
-            news_provider = SimulatedNewsProvider(phase_of, seed=seed)
         self.chain_provider = chain_provider
         self.news_provider = news_provider
         self._seed = seed
-        self._detector_factory = detector_factory or (lambda: RegimeDetector(seed=seed))
+        self._detector_factory = detector_factory or (
+            lambda interval_s: RegimeDetector(interval_s=interval_s, seed=seed))
         self._brains: dict[str, _SymbolBrain] = {}
         self.agent_errors: Counter[str] = Counter()
 
-    def _brain(self, symbol: str) -> _SymbolBrain:
-        brain = self._brains.get(symbol)
+    def _brain(self, bar: Bar) -> _SymbolBrain:
+        brain = self._brains.get(bar.symbol)
         if brain is None:
-            brain = self._brains[symbol] = _SymbolBrain(
-                self._detector_factory(),
-                build_default_agents(self.chain_provider, self.news_provider),
+            brain = self._brains[bar.symbol] = _SymbolBrain(
+                self._detector_factory(bar.interval_s),
+                build_default_agents(self.chain_provider, self.news_provider,
+                                     interval_s=bar.interval_s),
             )
         return brain
 
     def on_bar(self, bar: Bar) -> Decision:
-        brain = self._brain(bar.symbol)
-        brain.index += 1
+        brain = self._brain(bar)
         regime = brain.detector.update(bar)
         activation = agent_activation(regime)
-        ctx = AgentContext(bar, regime, brain.index)
+        ctx = AgentContext(bar, regime)
         votes: list[Vote] = []
         inactive: list[tuple[str, str]] = []
         errors = self.agent_errors
@@ -131,16 +130,11 @@ class AgentEnsemble:
         buffer = io.BytesIO()
         providers = {id(obj): name for name, obj in self._provider_ids().items()
                      if obj is not None}
-        _ProviderPickler(buffer, providers).dump(
-            {"brains": self._brains, "errors": self.agent_errors,
-             "chain_state": getattr(self.chain_provider, "__dict__", None)}
-        )
+        _ProviderPickler(buffer, providers).dump({"brains": self._brains,
+                                                  "errors": self.agent_errors})
         return buffer.getvalue()
 
     def restore(self, state: bytes) -> None:
         loaded = _ProviderUnpickler(io.BytesIO(state), self._provider_ids()).load()
         self._brains = loaded["brains"]
         self.agent_errors = loaded["errors"]
-        chain_state = loaded.get("chain_state")
-        if chain_state is not None and hasattr(self.chain_provider, "__dict__"):
-            self.chain_provider.__dict__.update(chain_state)

@@ -278,17 +278,8 @@ class Engine:
         first live bar already has a formed regime and a fitted HMM. Warm-up bars count in
         ``sequence`` (a restart resumes after them) but not in the run's statistics.
         """
-        symbol = bar.symbol
-        last = self._last_ts.get(symbol)
-        if last is not None and bar.ts_event <= last:
-            self.quarantined["duplicate" if bar.ts_event == last else "out_of_order"] += 1
-            return
-        self._last_ts[symbol] = bar.ts_event
-        self.clock.advance_to(bar.ts_close)
-        self._bar_index[symbol] = self._bar_index.get(symbol, -1) + 1
-        self.sequence += 1
-        self._update_volatility(symbol, bar.close)
-        self.strategy.on_bar(bar)
+        if self._admit(bar):
+            self.strategy.on_bar(bar)
 
     def last_bar_ts(self) -> dict[str, int]:
         """The start of the last bar taken of each symbol: a live feed resumes after it."""
@@ -783,6 +774,7 @@ class Engine:
         return {
             "bars": stats.bars,
             "trades": pm.trade_count,
+            "fills": pm.fill_count,
             "final_equity": round(pm.equity, 2),
             "total_return": round(pm.equity / initial - 1.0, 6),
             "max_drawdown": round(stats.max_drawdown, 6),

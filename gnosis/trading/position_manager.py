@@ -49,12 +49,13 @@ class Position:
     def market_value(self) -> float:
         return self.quantity * self.last_price
 
-    def excursions(self) -> tuple[float, float]:
-        """(max favourable, max adverse) move from the entry, as fractions of it (>= 0)."""
+    def excursions(self, long: bool) -> tuple[float, float]:
+        """(max favourable, max adverse) move from the entry, as fractions of it (>= 0).
+        The side is explicit: a position being closed has no quantity left to tell it."""
         entry = self.average_price
         up = max(self.high_price / entry - 1.0, 0.0)
         down = max(1.0 - self.low_price / entry, 0.0)
-        return (up, down) if self.quantity > 0 else (down, up)
+        return (up, down) if long else (down, up)
 
 
 class PositionManager:
@@ -70,6 +71,7 @@ class PositionManager:
         self.realized_pnl = 0.0
         self.trade_count = 0
         self.win_count = 0
+        self.fill_count = 0
 
     # -- queries -------------------------------------------------------------------------------
     @property
@@ -111,6 +113,7 @@ class PositionManager:
         fill larger than the position closes it and opens the rest the other way (a flip).
         """
         signed = fill.quantity * fill.side.sign
+        self.fill_count += 1
         self.cash -= signed * fill.price + fill.fee
         self.total_fees += fill.fee
         self.total_slippage += fill.slippage_cost
@@ -181,12 +184,13 @@ class PositionManager:
         del self.positions[fill.symbol]
         position.high_price = max(position.high_price, fill.price)
         position.low_price = min(position.low_price, fill.price)
-        favorable, adverse = position.excursions()
+        long = fill.side.sign < 0  # a sale closes a long
+        favorable, adverse = position.excursions(long)
         entry_notional = position.average_price * position.entered
         pnl = position.realized_pnl - position.fees
         trade = Trade(
             symbol=fill.symbol,
-            side="long" if fill.side.sign < 0 else "short",  # a sale closes a long
+            side="long" if long else "short",
             quantity=position.entered,
             entry_price=position.average_price,
             exit_price=fill.price,
@@ -241,6 +245,7 @@ class PositionManager:
             "realized": self.realized_pnl,
             "trades": self.trade_count,
             "wins": self.win_count,
+            "fills": self.fill_count,
             "market_value": self._market_value,  # the running sum itself: recomputing it would
         }                                        # round differently and drift from a clean run
 
@@ -253,6 +258,7 @@ class PositionManager:
         self.realized_pnl = state["realized"]
         self.trade_count = state["trades"]
         self.win_count = state["wins"]
+        self.fill_count = state["fills"]
         self._market_value = state.get("market_value",
                                        sum(p.market_value for p in self.positions.values()))
 

@@ -74,6 +74,44 @@ def book_positions(state: Path) -> dict[str, float]:
     return {s: p.quantity for s, p in snapshot["positions"]["positions"].items()}
 
 
+def kill_at_random(proc: ExchangeProcess, command: list[str], env: dict[str, str],
+                   state: Path, rng: random.Random) -> dict[str, Any]:
+    """Start the bot, let it reconcile and trade, wait a random while, SIGKILL it; return
+    what was in flight at that moment."""
+    before, reconciled = committed(state), starts_reconciled(state)
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 90
+    while (starts_reconciled(state) <= reconciled or committed(state) <= before) \
+            and process.poll() is None:
+        assert time.monotonic() < deadline, "the restarted bot made no progress"
+        time.sleep(0.02)
+    time.sleep(rng.uniform(0.0, 1.5))
+    assert process.poll() is None, "the bot ended on its own"
+    moment = {"committed": committed(state), **in_flight(proc, state)}
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    return moment
+
+
+def final_run(proc: ExchangeProcess, command: list[str], env: dict[str, str],
+              state: Path) -> dict[str, Any]:
+    """The venue stands still; one last start reconciles, then a clean stop (SIGTERM)."""
+    requests.post(f"{proc.base_url}/_sim/clock", json={"action": "pause"}, timeout=10)
+    reconciled = starts_reconciled(state)
+    final = subprocess.Popen([*command, "--json"], env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 90
+    while starts_reconciled(state) <= reconciled:
+        assert final.poll() is None and time.monotonic() < deadline, "no final reconciliation"
+        time.sleep(0.05)
+    time.sleep(1.0)  # the trade stream's own reconciliation after it connects
+    final.send_signal(signal.SIGTERM)
+    out, err = final.communicate(timeout=60)
+    assert final.returncode == 0, err[-2000:]
+    return dict(json.loads(out.strip().splitlines()[-1]))
+
+
 def test_sigkill_with_orders_in_flight_never_duplicates_and_reconciles(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     seed = int(os.environ.get("GNOSIS_TEST_SEED", "20261127"))
@@ -98,38 +136,8 @@ def test_sigkill_with_orders_in_flight_never_duplicates_and_reconciles(
         command = [sys.executable, "-m", "gnosis.cli", "run", "--feed", "alpaca", "--broker",
                    "alpaca", "--symbols", "SPY,QQQ", "--warmup-days", "1", "--state-dir",
                    str(state), "--quiet"]
-        kills: list[dict[str, Any]] = []
-        for _ in range(KILLS):
-            before, reconciled = committed(state), starts_reconciled(state)
-            process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
-                                       stderr=subprocess.DEVNULL)
-            deadline = time.monotonic() + 90
-            # wait until this process has reconciled and is trading, then a random while more
-            while (starts_reconciled(state) <= reconciled or committed(state) <= before) \
-                    and process.poll() is None:
-                assert time.monotonic() < deadline, "the restarted bot made no progress"
-                time.sleep(0.02)
-            time.sleep(rng.uniform(0.0, 1.5))
-            assert process.poll() is None, "the bot ended on its own"
-            moment = {"committed": committed(state), **in_flight(proc, state)}
-            process.send_signal(signal.SIGKILL)
-            process.wait(timeout=30)
-            kills.append(moment)
-
-        # the venue stands still; one last start reconciles, then a clean stop
-        requests.post(f"{proc.base_url}/_sim/clock", json={"action": "pause"}, timeout=10)
-        reconciled = starts_reconciled(state)
-        final = subprocess.Popen([*command, "--json"], env=env, stdout=subprocess.PIPE,
-                                 stderr=subprocess.PIPE, text=True)
-        deadline = time.monotonic() + 90
-        while starts_reconciled(state) <= reconciled:
-            assert final.poll() is None and time.monotonic() < deadline, final.stderr
-            time.sleep(0.05)
-        time.sleep(1.0)  # the trade stream's own reconciliation after it connects
-        final.send_signal(signal.SIGTERM)
-        out, err = final.communicate(timeout=60)
-        assert final.returncode == 0, err[-2000:]
-        summary = json.loads(out.strip().splitlines()[-1])
+        kills = [kill_at_random(proc, command, env, state, rng) for _ in range(KILLS)]
+        summary = final_run(proc, command, env, state)
         orders = venue(proc, "/v2/orders", status="all", limit=500, nested="true")
         positions = {p["symbol"]: float(p["qty"]) for p in venue(proc, "/v2/positions")}
 

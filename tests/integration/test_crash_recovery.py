@@ -76,7 +76,7 @@ def without_run_id(rows: list[tuple]) -> list[tuple]:
 
 @pytest.mark.parametrize("strategy", ["sma", "agents"])
 def test_sigkill_at_random_moments_changes_nothing(tmp_path: Path, strategy: str) -> None:
-    seed = int(os.environ.get("GNOSIS_TEST_SEED", "20261124"))
+    seed = int(os.environ.get("KILL_SEED", "20261124"))
     print(f"kill-timing seed {seed}")
     rng = random.Random(seed)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}

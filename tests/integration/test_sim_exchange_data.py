@@ -135,10 +135,11 @@ def replay_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
                          "2024-03-04T15:00:00Z,SPY,Stocks edge up,Quiet day,wire\n"
                          '2024-03-05T15:00:00Z,"SPY,QQQ",Tech leads,,wire\n')
     options_file = folder / "options.csv"
-    options_file.write_text(
-        "underlying,symbol,expiration_date,type,strike_price,open_interest,implied_volatility\n"
-        "SPY,SPY240315C00470000,2024-03-15,call,470,1200,0.15\n"
-        "SPY,SPY240315P00460000,2024-03-15,put,460,900,0.18\n")
+    options_file.write_text(  # the format of `gnosis backtest --options`: dated snapshots
+        "timestamp,underlying,symbol,expiration_date,type,strike_price,open_interest,"
+        "implied_volatility\n"
+        "2024-03-05T20:00:00Z,SPY,SPY240315C00470000,2024-03-15,call,470,1200,0.15\n"
+        "2024-03-05T20:00:00Z,SPY,SPY240315P00460000,2024-03-15,put,460,900,0.18\n")
     return {"bars": bars_file, "news": news_file, "options": options_file}
 
 

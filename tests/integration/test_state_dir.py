@@ -134,7 +134,8 @@ def test_a_restart_of_another_run_is_refused(tmp_path: Path) -> None:
     state = tmp_path / "state"
     first = gnosis(*run_args(state, "--speed", "1e9", "--max-bars", "20", "--symbols", "SPY"))
     assert first.returncode == 0, first.stderr
-    for change in (["--symbols", "QQQ"], ["--seed", "8"], ["--strategy", "sma"]):
+    for change in (["--symbols", "QQQ"], ["--seed", "8"], ["--strategy", "sma"],
+                   ["--days", "6"]):
         line = one_line(gnosis(*run_args(state, "--speed", "1e9", "--max-bars", "20",
                                           *change)))
         assert "holds another run" in line and "--fresh" in line, line

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gnosis.core.config import load_config
-from gnosis.model.events import OrderFilled, PositionClosed
+from gnosis.model.events import Event, OrderCanceled, OrderFilled, PositionClosed
 from gnosis.model.types import Bar, Decision, Fill, Trade
 from gnosis.trading.engine import Engine
 from gnosis.trading.sim_broker import SimBroker
@@ -53,6 +53,8 @@ class Outcome:
     fills: list[tuple[int, str, float, float]]  # (bar, reason, price, quantity)
     trades: list[Trade]
     raw_fills: list[Fill]
+    canceled: list[tuple[int, str, str]]  # (bar, order id suffix, reason)
+    events: list[Event]
 
 
 def run_rows(rows: Sequence[tuple], *, risk: dict | None = None,
@@ -71,11 +73,17 @@ def run_rows(rows: Sequence[tuple], *, risk: dict | None = None,
     checker = LifecycleChecker(engine)
     fills: list[Fill] = []
     trades: list[Trade] = []
+    canceled: list[OrderCanceled] = []
+    events: list[Event] = []
     engine.bus.subscribe(OrderFilled, lambda e: fills.append(e.fill))
     engine.bus.subscribe(PositionClosed, lambda e: trades.append(e.trade))
+    engine.bus.subscribe(OrderCanceled, canceled.append)
+    engine.bus.subscribe(None, events.append)
     for i, (o, h, low, c, v, _signal) in enumerate(rows):
         engine.on_bar(Bar(symbol, T0 + i * MINUTE, o, h, low, c, v))
         checker.check()
     table = [((f.ts_event - T0) // MINUTE, f.reason, round(f.price, 6), f.quantity)
              for f in fills]
-    return Outcome(engine, table, trades, fills)
+    cancels = [((c.ts_event - T0) // MINUTE, c.client_order_id.split("-", 2)[-1], c.reason)
+               for c in canceled]
+    return Outcome(engine, table, trades, fills, cancels, events)

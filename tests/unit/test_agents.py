@@ -44,8 +44,8 @@ def make_bars(closes: list[float], volumes: list[float] | None = None,
 
 def feed(agent: Agent, bars: list[Bar], regime: RegimeState = READY) -> list[Vote]:
     votes = []
-    for i, bar in enumerate(bars):
-        ctx = AgentContext(bar, regime, i)
+    for bar in bars:
+        ctx = AgentContext(bar, regime)
         agent.update(ctx)
         votes.append(agent.vote(ctx))
     return votes
@@ -66,8 +66,8 @@ class FixedChain:
     def __init__(self, call_oi: float, put_oi: float, wall: float) -> None:
         self.call_oi, self.put_oi, self.wall = call_oi, put_oi, wall
 
-    def chain(self, symbol: str, spot: float, ts_event: int) -> OptionsChain:
-        expiry = ts_event + 3 * 86_400 * 10**9
+    def chain(self, symbol: str, spot: float, as_of_ns: int) -> OptionsChain | None:
+        expiry = as_of_ns + 3 * 86_400 * 10**9
         contracts = []
         for strike in range(int(spot) - 10, int(spot) + 11):
             boost = 5.0 if strike == self.wall else 1.0
@@ -75,7 +75,7 @@ class FixedChain:
                                             self.call_oi * boost, 0.15))
             contracts.append(OptionContract("P", symbol, expiry, strike, "put",
                                             self.put_oi * boost, 0.15))
-        return OptionsChain(symbol, ts_event, spot, tuple(contracts))
+        return OptionsChain(symbol, as_of_ns, spot, tuple(contracts))
 
 
 # -- Hedge -----------------------------------------------------------------------------------
@@ -96,9 +96,48 @@ def test_hedge_short_gamma_follows_momentum_both_ways() -> None:
     assert down[-1].signal == -1
 
 
-def test_hedge_abstains_without_a_chain() -> None:
+def test_hedge_abstains_without_options_data() -> None:
     votes = feed(HedgeAgent(None), make_bars(trend(20, 0.0)))
-    assert all(v.abstained and "no options chain" in v.reasoning for v in votes)
+    assert all(v.abstained and v.reasoning == "no options data" for v in votes)
+
+
+class RecordingChain(FixedChain):
+    """A chain that remembers when it was asked and has nothing before ``first``."""
+
+    def __init__(self, first: int) -> None:
+        super().__init__(1000, 100, wall=440)
+        self.first = first
+        self.asked: list[int] = []
+
+    def chain(self, symbol: str, spot: float, as_of_ns: int) -> OptionsChain | None:
+        self.asked.append(as_of_ns)
+        return None if as_of_ns < self.first else super().chain(symbol, spot, as_of_ns)
+
+
+def test_hedge_reads_the_chain_known_at_the_bars_close() -> None:
+    bars = make_bars(trend(5, 0.0))
+    provider = RecordingChain(first=bars[2].ts_close)
+    votes = feed(HedgeAgent(provider, refresh_bars=1), bars)
+    assert provider.asked == [bar.ts_close for bar in bars]
+    assert [v.abstained for v in votes] == [True, True, False, False, False]
+    assert votes[0].reasoning == "no options snapshot of SPY by 2024-01-02T14:31:00Z"
+
+
+@pytest.mark.parametrize(("interval_s", "refresh", "half_life", "bin_fraction"), [
+    (60, 60, 60.0, 0.0005),  # an hour of trading, in 1-minute bars
+    (300, 12, 12.0, 0.0005 * math.sqrt(5)),
+    (3_600, 1, 1.0, 0.0005 * math.sqrt(60)),
+    (86_400, 1, 3_600 / 23_400, 0.0005 * math.sqrt(390)),  # a daily bar is a session
+])
+def test_time_based_agent_parameters_follow_the_bar_interval(
+    interval_s: int, refresh: int, half_life: float, bin_fraction: float,
+) -> None:
+    hedge, liquidity, sentiment, *_ = build_default_agents(interval_s=interval_s)
+    assert isinstance(hedge, HedgeAgent) and hedge.refresh_bars == refresh
+    assert isinstance(sentiment, SentimentAgent)
+    assert sentiment.decay == pytest.approx(0.5 ** (1.0 / half_life))
+    assert isinstance(liquidity, LiquidityAgent)
+    assert liquidity.bin_fraction == pytest.approx(bin_fraction)
 
 
 def test_gamma_sign_convention_calls_positive_puts_negative() -> None:
@@ -169,7 +208,27 @@ def test_sentiment_reads_momentum_and_volume_both_ways() -> None:
     up = feed(SentimentAgent(), make_bars(trend(60, 0.0006)))[-1]
     down = feed(SentimentAgent(), make_bars(trend(60, -0.0006)))[-1]
     assert up.signal == 1 and down.signal == -1
-    assert "no news feed" in up.reasoning
+    assert "price/volume only, no news source" in up.reasoning
+
+
+def test_sentiment_asks_for_the_news_published_since_the_previous_close() -> None:
+    class Recorder:
+        def __init__(self) -> None:
+            self.windows: list[tuple[int, int]] = []
+
+        def headlines(self, symbol: str, after_ns: int, until_ns: int) -> list:
+            self.windows.append((after_ns, until_ns))
+            return []
+
+    recorder = Recorder()
+    bars = make_bars(trend(3, 0.0))
+    overnight = bars[-1]._replace(ts_event=bars[-1].ts_event + 18 * 3_600 * 10**9, ts_init=0)
+    feed(SentimentAgent(recorder), [*bars, Bar(*overnight)])
+    assert recorder.windows == [
+        (bars[0].ts_event, bars[0].ts_close),  # the first bar: its own span
+        (bars[0].ts_close, bars[1].ts_close), (bars[1].ts_close, bars[2].ts_close),
+        (bars[2].ts_close, Bar(*overnight).ts_close),  # the night's news at the next bar
+    ]
 
 
 def test_news_moves_sentiment_on_a_flat_tape() -> None:
@@ -177,10 +236,10 @@ def test_news_moves_sentiment_on_a_flat_tape() -> None:
         def __init__(self, text: str) -> None:
             self.text = text
 
-        def headlines(self, symbol: str, ts_event: int) -> list:
+        def headlines(self, symbol: str, after_ns: int, until_ns: int) -> list:
             from gnosis.model.market import Headline
 
-            return [Headline(ts_event, (symbol,), self.text)] if ts_event % (5 * MINUTE) == 0 \
+            return [Headline(until_ns, (symbol,), self.text)] if until_ns % (5 * MINUTE) == 0 \
                 else []
 
     flat = make_bars([450.0] * 40, opens=[450.0] * 40)
@@ -203,8 +262,10 @@ def test_simulated_news_is_deterministic_and_follows_the_phase() -> None:
     tone: dict[str, list[float]] = {"trending_up": [], "trending_down": []}
     for i in range(4000):
         ts = T0 + i * MINUTE
-        assert news.headlines("SPY", ts) == news.headlines("SPY", ts)
-        for h in news.headlines("SPY", ts):
+        window = (ts, ts + MINUTE)  # the bar's span: published at its close
+        assert news.headlines("SPY", *window) == news.headlines("SPY", *window)
+        for h in news.headlines("SPY", *window):
+            assert h.ts_event == ts + MINUTE
             assert "SPY" in h.headline
             tone[phase_of("SPY", ts)].append(score_text(h.headline))
     assert np.mean(tone["trending_up"]) > 0.1 > -0.1 > np.mean(tone["trending_down"])
@@ -220,7 +281,7 @@ def test_news_tone_mix_at_the_default_rate(phase: str, bullish_share: tuple[floa
     """
     news = SimulatedNewsProvider(lambda symbol, ts: phase, seed=3)
     scores = [score_text(h.headline) for i in range(60_000)
-              for h in news.headlines("SPY", T0 + i * MINUTE)]
+              for h in news.headlines("SPY", T0 + i * MINUTE, T0 + (i + 1) * MINUTE)]
     assert 60_000 / 45 * 0.8 < len(scores) < 60_000 / 45 * 1.2
     toned = [s for s in scores if s != 0.0]
     share = sum(s > 0 for s in toned) / len(toned)
@@ -259,12 +320,12 @@ def test_wyckoff_breakouts_are_markup_and_markdown() -> None:
 ])
 def test_markov_reads_filtered_probabilities(probs: tuple[float, ...], signal: int) -> None:
     regime = RegimeState("trending_up", 0.8, hmm_probabilities=probs, hmm_state="x")
-    vote = MarkovAgent().vote(AgentContext(make_bars([450.0])[0], regime, 0))
+    vote = MarkovAgent().vote(AgentContext(make_bars([450.0])[0], regime))
     assert vote.signal == signal and not vote.abstained
 
 
 def test_markov_abstains_before_the_hmm_is_fitted() -> None:
-    vote = MarkovAgent().vote(AgentContext(make_bars([450.0])[0], READY, 0))
+    vote = MarkovAgent().vote(AgentContext(make_bars([450.0])[0], READY))
     assert vote.abstained and "HMM not fitted" in vote.reasoning
 
 
@@ -298,7 +359,7 @@ def test_no_look_ahead_and_pickle_continues_identically(index: int) -> None:
 def feed_from(agent: Agent, bars: list[Bar], start: int, regime: RegimeState) -> list[Vote]:
     votes = []
     for i in range(start, len(bars)):
-        ctx = AgentContext(bars[i], regime, i)
+        ctx = AgentContext(bars[i], regime)
         agent.update(ctx)
         votes.append(agent.vote(ctx))
     return votes
@@ -323,7 +384,7 @@ def test_any_valid_bar_stream_gives_valid_votes(rows: list[tuple[float, ...]]) -
         bar = Bar("SPY", T0 + i * MINUTE, open_, max(open_, close) * (1 + up),
                   min(open_, close) * (1 - down) if min(open_, close) * (1 - down) > 0 else 0.01,
                   close, volume)
-        ctx = AgentContext(bar, regime, i)
+        ctx = AgentContext(bar, regime)
         for agent in agents:
             agent.update(ctx)
             vote = safe_vote(agent, ctx, errors)
@@ -340,6 +401,6 @@ def test_an_agent_that_raises_abstains_with_the_error() -> None:
             raise ZeroDivisionError("boom")
 
     errors: Counter[str] = Counter()
-    vote = safe_vote(Broken(), AgentContext(make_bars([450.0])[0], READY, 0), errors)
+    vote = safe_vote(Broken(), AgentContext(make_bars([450.0])[0], READY), errors)
     assert vote.abstained and "ZeroDivisionError" in vote.reasoning and errors["broken"] == 1
 

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gnosis.data.aggregator import BarAggregator
+from gnosis.data.aggregator import BarAggregator, bucket_origin
 from gnosis.model.types import Bar
 from tests.conftest import MINUTE, T0, random_walk_bars
 
@@ -113,3 +113,23 @@ def test_any_shuffle_within_buckets_equals_batch_resampling(keep: list[int], rnd
     vwaps = [b.vwap for b in out]
     expected = (reference["notional"] / reference["volume"]).tolist()
     assert vwaps == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(("target_s", "origin_s"), [
+    (300, 0), (3_600, 0), (4 * 3_600, 0),  # intraday buckets sit on the UTC grid
+    (86_400, 5 * 3_600),  # days start at 05:00 UTC: midnight EST, 01:00 EDT
+    (7 * 86_400, 4 * 86_400 + 5 * 3_600),  # weeks start on Monday (1970-01-05) at 05:00 UTC
+])
+def test_bucket_origins(target_s: int, origin_s: int) -> None:
+    assert bucket_origin(target_s) == origin_s
+    assert BarAggregator(target_s).origin_s == origin_s
+
+
+def test_a_day_holds_the_whole_extended_session_across_utc_midnight() -> None:
+    # 2024-01-02, 04:00-19:59 New York (EST) is 09:00 UTC to 00:59 UTC the next day
+    start = T0 - (5 * 60 + 30) * MINUTE  # 09:00 UTC
+    bars = random_walk_bars(16 * 60, seed=3, t0=start)
+    out, _ = run(bars, target_s=86_400)
+    assert len(out) == 1
+    assert out[0].ts_event == T0 - (9 * 60 + 30) * MINUTE  # 05:00 UTC
+    assert out[0].volume == sum(b.volume for b in bars)

@@ -78,7 +78,7 @@ class Broken(Agent):
 
 
 def test_an_agent_that_raises_abstains_and_is_counted() -> None:
-    ctx = AgentContext(Bar("SPY", 0, 1.0, 1.0, 1.0, 1.0, 0.0), RegimeState("calm", 0.5), 0)
+    ctx = AgentContext(Bar("SPY", 0, 1.0, 1.0, 1.0, 1.0, 0.0), RegimeState("calm", 0.5))
     errors: Counter[str] = Counter()
     vote = safe_vote(Broken(), ctx, errors)
     assert vote.abstained and "ZeroDivisionError" in vote.reasoning

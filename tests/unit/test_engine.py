@@ -172,3 +172,78 @@ def test_stream_quarantine_counts_bad_records() -> None:
     assert quarantine.bar(**{**good, "high": 0.5}) is None
     assert quarantine.bar(**{**good, "volume": "lots"}) is None
     assert quarantine.counts == {"invalid_values": 2, "malformed": 1}
+
+
+class RegimeScript:
+    """Decides nothing, but reports the regimes a table gives (and an agent error count)."""
+
+    name = "regimes"
+
+    def __init__(self, regimes: list[str | None]) -> None:
+        from collections import Counter
+
+        self.regimes = regimes
+        self.i = -1
+        self.agent_errors = Counter({"hedge": 2})
+
+    def on_bar(self, bar: Bar):
+        from gnosis.model.types import Decision
+
+        self.i += 1
+        return Decision(bar.symbol, bar.ts_event, 0, 0.0, regime=self.regimes[self.i],
+                        regime_confidence=0.5 + self.i / 100)
+
+    def snapshot(self):
+        return self.i
+
+    def restore(self, state) -> None:
+        self.i = state
+
+
+def test_regime_changes_are_published_once_per_change_per_symbol(walk: list[Bar]) -> None:
+    from gnosis.model.events import RegimeChanged
+
+    regimes = ["warming_up", "ranging", "ranging", None, "volatile", "volatile", "calm"]
+    engine = engine_for(strategy=RegimeScript(regimes))
+    changes: list[RegimeChanged] = []
+    engine.bus.subscribe(RegimeChanged, changes.append)
+    run(engine, walk[: len(regimes)])
+    assert [(c.previous, c.current, c.confidence) for c in changes] == [
+        ("warming_up", "ranging", 0.51), ("ranging", "volatile", 0.54),
+        ("volatile", "calm", 0.56)]
+    assert all(c.symbol == "SPY" and c.ts_event == walk[i].ts_event
+               for c, i in zip(changes, (1, 4, 6)))
+    assert engine.summary()["agent_errors"] == {"hedge": 2}
+
+
+def test_notes_and_operator_commands_are_journaled(tmp_path: Path, walk: list[Bar]) -> None:
+    store = StateStore(tmp_path)
+    engine = engine_for(store=store)
+    run(engine, walk[:3])
+    engine.note("operator command: halt (lunch)", command="halt")
+    engine.halt("lunch")
+    engine.commit_now()
+    rows = [(r["kind"], r["message"]) for r in store.rows("events")]
+    store.close()
+    assert rows == [("notice", "operator command: halt (lunch)"),
+                    ("trading_state", "active -> halted: lunch")]
+
+
+def test_the_summary_tallies_votes_abstentions_and_agents_switched_off(walk) -> None:
+    from gnosis.model.types import Decision, Vote
+
+    class Voting(RegimeScript):
+        def on_bar(self, bar: Bar):
+            self.i += 1
+            votes = (Vote("hedge", (-1, 0, 1)[self.i % 3], 0.5, "x"),
+                     Vote.abstain("sentiment", "no news"))
+            return Decision(bar.symbol, bar.ts_event, 0, 0.0, votes=votes,
+                            inactive=(("markov", "ranging"),))
+
+    engine = engine_for(strategy=Voting([None] * 7))
+    run(engine, walk[:7])
+    assert engine.summary()["votes"] == {
+        "hedge": {"-1": 3, "0": 2, "1": 2, "abstain": 0, "off": 0},
+        "markov": {"-1": 0, "0": 0, "1": 0, "abstain": 0, "off": 7},
+        "sentiment": {"-1": 0, "0": 0, "1": 0, "abstain": 7, "off": 0},
+    }

@@ -132,6 +132,7 @@ def test_reducing_cancels_a_working_entry_at_once() -> None:
                        execution={"max_participation": 0.1})
     engine = outcome.engine
     assert engine.trading_state is TradingState.REDUCING
+    assert outcome.canceled == [(1, "0000001-SPY", "trading reducing")]
     assert outcome.fills == [(1, "entry", 100.0, 30)]
     assert engine.positions.positions["SPY"].quantity == 30
     assert engine.entry_ticket("SPY") is None
@@ -151,6 +152,9 @@ def test_halted_cancels_entries_and_flattens() -> None:
     engine = outcome.engine
     assert engine.trading_state is TradingState.HALTED
     assert outcome.fills == [(1, "entry", 100.0, 30), (2, "circuit_breaker", 98.3, 30)]
+    assert outcome.canceled == [(1, "0000001-SPY", "trading halted"),
+                                (1, "0000001-SPY-sl", "circuit_breaker"),
+                                (1, "0000001-SPY-tp", "circuit_breaker")]
     assert engine.positions.positions == {}
     assert engine.broker.working() == []
     assert engine.stats.refusals == {"halted": 1}
@@ -168,3 +172,28 @@ def test_slippage_and_shortfall_are_reported_apart() -> None:
     assert fill.shortfall_cost == pytest.approx(10.0)
     summary = outcome.engine.summary()
     assert (summary["slippage"], summary["shortfall"]) == (1.01, 10.0)
+
+
+def test_cancels_are_published_with_their_reasons() -> None:
+    """The partial entry closed early: its remainder is canceled by the stop's first fill (the
+    target leg, its one-cancels-other sibling, is the broker's to cancel: no engine event)."""
+    rows = [(100, 100, 100, 100, 10_000, 1),
+            (100, 100.2, 97, 97.5, 300, 0),
+            (97.2, 97.6, 96.8, 97.0, 300, 0)]
+    outcome = run_rows(rows, risk=FIXED_STOP, execution={"max_participation": 0.1})
+    assert outcome.canceled == [(2, "0000001-SPY", "stop_loss fill closes the trade")]
+    assert outcome.engine.broker.working() == []
+
+
+def test_every_event_carries_its_source_and_receive_times() -> None:
+    rows = [(100, 100, 100, 100, 10_000, 1), (100, 100.1, 98.1, 98.2, 300, 0),
+            (98.3, 98.9, 98.1, 98.6, 300, 1), (98.6, 98.9, 98.3, 98.7, 300, 0)]
+    outcome = run_rows(rows, risk={**FIXED_STOP, "max_drawdown_pct": 0.0005},
+                       execution={"max_participation": 0.1})
+    outcome.engine.note("operator says hello")
+    kinds = {event.kind for event in outcome.events}
+    assert {"OrderSubmitted", "OrderFilled", "OrderCanceled", "TradingStateChanged",
+            "DecisionMade", "BarProcessed", "Notice", "PositionOpened"} <= kinds
+    for event in outcome.events:
+        assert isinstance(event.ts_event, int) and event.ts_event > 0, event
+        assert isinstance(event.ts_init, int) and event.ts_init >= event.ts_event, event

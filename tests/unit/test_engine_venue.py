@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from gnosis.core.config import load_config
 from gnosis.model.events import Notice, OrderCanceled
 from gnosis.model.types import Bar, Fill, Order, OrderType, Side
@@ -160,3 +162,76 @@ def test_reconciliation_adopts_the_venues_position_and_says_so() -> None:
     assert any("the book held 0, the broker holds 70" in n.message for n in notices)
     assert venue.submitted[-1].reason == "unprotected"  # nothing protected it: exit it
     engine.on_bar(Bar("SPY", T0 + MINUTE, 100, 100, 100, 100, 1e6))
+
+
+def test_a_fill_between_bars_starts_the_time_stop_clock_at_the_current_bar() -> None:
+    config = load_config(risk={"fixed_quantity": 100}, positions={"max_bars_held": 3})
+    venue = FakeVenue()
+    engine = Engine(config, ScriptedStrategy([1]), venue)
+    for i in range(5):  # bars 0-4; the entry (decided on bar 0) fills after bar 4
+        engine.on_bar(Bar("SPY", T0 + i * MINUTE, 100, 100, 100, 100, 1e6))
+    entry = venue.submitted[0].client_order_id
+    engine.on_broker_fills([venue.fill(entry, 100, 100.0, "x1")])
+    assert engine.positions.positions["SPY"].opened_bar == 4
+    for i in range(5, 7):
+        engine.on_bar(Bar("SPY", T0 + i * MINUTE, 100, 100, 100, 100, 1e6))
+    assert engine.exit_ticket("SPY") is None  # held 2 bars: not yet
+    engine.on_bar(Bar("SPY", T0 + 7 * MINUTE, 100, 100, 100, 100, 1e6))
+    ticket = engine.exit_ticket("SPY")
+    assert ticket is not None and ticket.order.reason == "time_stop"
+
+
+def test_an_entry_the_venue_rejects_leaves_no_record_and_no_episode() -> None:
+    engine, venue, entry = engine_with_entry()
+    engine._situations[entry] = object()  # type: ignore[assignment]  # as memory would
+    venue.orders.pop(entry)
+    engine.on_order_ended(entry, "rejected", "insufficient buying power")
+    assert engine.entry_ticket("SPY") is None
+    assert entry not in engine._situations
+
+
+def test_a_partly_filled_entry_the_venue_expires_keeps_its_episode() -> None:
+    engine, venue, entry = engine_with_entry()
+    engine._situations[entry] = object()  # type: ignore[assignment]
+    engine.on_broker_fills([venue.fill(entry, 40, 100.0, "x1")])
+    venue.orders.pop(entry)
+    engine.on_order_ended(entry, "expired", "day order at the close")
+    assert engine.entry_ticket("SPY") is None
+    assert entry in engine._situations  # its 40 shares are a trade memory will close
+    assert engine.positions.positions["SPY"].quantity == 40
+
+
+def test_adopting_a_flat_book_closes_the_position_without_a_trade() -> None:
+    engine, venue, entry = engine_with_entry()
+    engine.on_broker_fills([venue.fill(entry, 100, 100.0, "x1")])
+    engine.on_bar(Bar("SPY", T0 + MINUTE, 101, 101, 101, 101, 1e6))
+    equity = engine.positions.equity
+    engine.adopt_position("SPY", 0, 101.0, "closed at the broker while we were down")
+    assert "SPY" not in engine.positions.positions
+    assert engine.positions.equity == pytest.approx(equity)
+    assert engine.positions.trade_count == 0
+    engine.adopt_position("SPY", 0, 101.0, "again")  # already agrees: nothing happens
+    assert engine.positions.equity == pytest.approx(equity)
+
+
+def test_an_operator_halt_cancels_entries_and_exits_everything() -> None:
+    engine, venue, entry = engine_with_entry()
+    engine.on_broker_fills([venue.fill(entry, 40, 100.0, "x1")])
+    canceled: list[OrderCanceled] = []
+    engine.bus.subscribe(OrderCanceled, canceled.append)
+    engine.halt("lunch", flatten=True)
+    assert [(c.client_order_id[-8:], c.reason) for c in canceled] == [
+        ("0001-SPY", "trading halted"), ("1-SPY-sl", "operator_halt"),
+        ("1-SPY-tp", "operator_halt")]
+    exit_order = venue.submitted[-1]
+    assert (exit_order.reason, exit_order.quantity) == ("operator_halt", 40)
+
+
+def test_adoption_details_travel_with_the_notice() -> None:
+    engine, venue, entry = engine_with_entry()
+    notices: list[Notice] = []
+    engine.bus.subscribe(Notice, notices.append)
+    engine.adopt_position("SPY", 70, 100.0, "missed fills")
+    (notice,) = [n for n in notices if "reconciled" in n.message]
+    assert notice.details == {"symbol": "SPY", "book": 0.0, "broker": 70}
+    assert engine.positions.positions["SPY"].opened_bar == 0

@@ -8,19 +8,27 @@ from collections import Counter
 import pytest
 
 from gnosis.agents import AGENT_NAMES
+from gnosis.agents.hedge import HedgeAgent
+from gnosis.agents.news_sim import SimulatedNewsProvider
+from gnosis.agents.options_sim import SimulatedOptionsChain
+from gnosis.bootstrap import SideInputs, build_strategy, simulated_inputs
+from gnosis.core.config import load_config
 from gnosis.data.synthetic import SyntheticMarket
 from gnosis.model.regime import REGIMES, WARMING_UP
 from gnosis.model.types import Bar, Decision
 from gnosis.regime.detector import RegimeDetector
 from gnosis.strategies.ensemble import AgentEnsemble
+from tests.conftest import random_walk_bars
 
 BARS = 8_000
 REFIT_EVERY = 2_000  # HMM fits at bars 600, 2600, 4600, 6600: several inside the run
 
 
 def ensemble(market: SyntheticMarket) -> AgentEnsemble:
-    return AgentEnsemble(seed=7, phase_of=market.phase_at, detector_factory=lambda: (
-        RegimeDetector(seed=7, hmm_refit_every=REFIT_EVERY)))
+    inputs = simulated_inputs(market, seed=7)
+    return AgentEnsemble(seed=7, chain_provider=inputs.options, news_provider=inputs.news,
+                         detector_factory=lambda interval_s: RegimeDetector(
+                             interval_s=interval_s, seed=7, hmm_refit_every=REFIT_EVERY))
 
 
 @pytest.fixture(scope="module")
@@ -95,3 +103,60 @@ def test_regimes_are_varied(decisions: list[Decision]) -> None:
     assert set(counts) <= set(REGIMES)
     assert len(counts) >= 5, counts
     assert max(counts.values()) <= 0.6 * sum(counts.values()), counts
+
+
+def test_on_data_without_side_inputs_hedge_abstains_and_sentiment_says_so() -> None:
+    strategy = build_strategy(load_config())  # no synthetic market: nothing is simulated
+    decisions = [strategy.on_bar(bar) for bar in random_walk_bars(300, seed=2)]
+    votes = [v for d in decisions for v in d.votes]
+    hedge = [v for v in votes if v.agent == "hedge"]
+    assert hedge and all(v.abstained and v.reasoning == "no options data" for v in hedge)
+    sentiment = [v for v in votes if v.agent == "sentiment" and not v.abstained]
+    assert sentiment and all("price/volume only, no news source" in v.reasoning
+                             for v in sentiment)
+
+
+def test_the_symbols_name_never_changes_a_decision_on_data() -> None:
+    def run(symbol: str) -> list[Decision]:
+        strategy = build_strategy(load_config())
+        return [strategy.on_bar(bar) for bar in random_walk_bars(1_500, seed=4, symbol=symbol)]
+
+    spy, other = run("SPY"), run("ZZZT")
+    assert [d.signal for d in spy] == [d.signal for d in other]
+    assert [(d.votes, d.regime, d.confidence) for d in spy] == \
+        [(d.votes, d.regime, d.confidence) for d in other]
+    assert {d.signal for d in spy} == {-1, 0, 1}  # it traded: the comparison means something
+
+
+def test_the_detector_and_agents_are_built_for_the_feeds_interval() -> None:
+    strategy = build_strategy(load_config())
+    assert isinstance(strategy, AgentEnsemble)
+    for bar in random_walk_bars(3, symbol="D"):
+        strategy.on_bar(Bar(*bar._replace(interval_s=86_400, ts_init=0)))
+    for bar in random_walk_bars(3, symbol="M"):
+        strategy.on_bar(bar)
+    daily, minute = strategy.regime_of("D"), strategy.regime_of("M")
+    assert daily.interval_s == 86_400 and minute.interval_s == 60
+    assert daily.hmm.first_fit == 200 and minute.hmm.first_fit == 600
+    hedge = strategy._brains["D"].agents[0]
+    assert isinstance(hedge, HedgeAgent) and hedge.refresh_bars == 1
+
+
+@pytest.mark.parametrize(("which", "options", "news"), [
+    (("news", "options"), True, True), (("news",), False, True), (("options",), True, False),
+    ((), False, False),
+])
+def test_simulated_inputs_exist_only_on_the_synthetic_market(
+    market: SyntheticMarket, which: tuple[str, ...], options: bool, news: bool,
+) -> None:
+    inputs = simulated_inputs(market, seed=7, which=which)
+    assert isinstance(inputs.options, SimulatedOptionsChain) is options
+    assert isinstance(inputs.news, SimulatedNewsProvider) is news
+    default = build_strategy(load_config(), market)
+    assert isinstance(default, AgentEnsemble)
+    assert isinstance(default.chain_provider, SimulatedOptionsChain)
+    assert isinstance(default.news_provider, SimulatedNewsProvider)
+    on_data = build_strategy(load_config())
+    assert isinstance(on_data, AgentEnsemble)
+    assert on_data.chain_provider is None and on_data.news_provider is None
+    assert SideInputs() == SideInputs(None, None)

@@ -7,6 +7,7 @@ always-in strategy), then a whole run is checked bar by bar (tests/support/invar
 
 from __future__ import annotations
 
+import os
 import random
 
 import numpy as np
@@ -21,6 +22,8 @@ from gnosis.trading.sim_broker import SimBroker
 from tests.support.invariants import LifecycleChecker
 
 T0 = 1_704_205_800_000_000_000
+# `make mutation` runs this for every mutant: fewer examples keep that affordable
+EXAMPLES = int(os.environ.get("LIFECYCLE_EXAMPLES", "150"))
 MINUTE = 60 * 10**9
 
 
@@ -86,7 +89,7 @@ def market(seed: int, symbols: int, bars: int, gap_every: int, gap_size: float,
     return out
 
 
-@settings(max_examples=150, deadline=None, derandomize=True,
+@settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow])
 @given(
     seed=st.integers(0, 10_000),

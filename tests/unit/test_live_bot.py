@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from gnosis.core.config import load_config
@@ -75,3 +76,45 @@ def test_a_restart_after_the_warm_up_does_not_redo_it(tmp_path: Path) -> None:
     assert not any("warmed up" in n.message for n in notices)
     assert any("resumed after bar #420" in n.message for n in notices)
     again.store.close()
+
+
+def test_a_stop_takes_effect_at_the_next_bar_however_many_are_queued() -> None:
+    """Ctrl-C at any speed: the core checks for a stop before every bar, so bars already
+    queued (up to 10,000 at full speed) are not drained first."""
+    feed = SyntheticMarket(("SPY",), seed=5, start="2024-03-04", days=30)
+    engine = make_engine()
+    bot = LiveBot(engine, feed, speed=FAST, warmup_bars=0)
+    seen: list[DecisionMade] = []
+
+    def stop_at_500(event: DecisionMade) -> None:
+        seen.append(event)
+        if len(seen) == 500:
+            while bot.queue.qsize() < 1_000:  # let the feed run far ahead of the core
+                time.sleep(0.01)
+            bot.stop()
+
+    engine.bus.subscribe(DecisionMade, stop_at_500)
+    bot.run()
+    assert len(seen) == 500
+    assert bot.queue.qsize() >= 1_000  # they were waiting, and were not processed
+
+
+def test_commands_jump_the_bar_queue() -> None:
+    feed = SyntheticMarket(("SPY",), seed=5, start="2024-03-04", days=30)
+    engine = make_engine()
+    bot = LiveBot(engine, feed, speed=FAST, warmup_bars=0)
+    states: list[tuple[int, str]] = []
+
+    def at_bar(event: DecisionMade) -> None:
+        count = engine.stats.bars
+        if count == 100:
+            while bot.queue.qsize() < 1_000:
+                time.sleep(0.01)
+            bot.command("halt", "test")
+        states.append((count, engine.trading_state.value))
+        if count == 102:
+            bot.stop()
+
+    engine.bus.subscribe(DecisionMade, at_bar)
+    bot.run()
+    assert states[-3:] == [(100, "active"), (101, "halted"), (102, "halted")]

@@ -15,7 +15,7 @@ from gnosis.data.synthetic import SyntheticMarket
 from gnosis.model.regime import HMM_LABELS, REGIMES, WARMING_UP
 from gnosis.model.types import Bar
 from gnosis.regime.detector import RegimeDetector, score_against_truth
-from gnosis.regime.hmm import FilteredHMM, _best_fit, label_order
+from gnosis.regime.hmm import FilteredHMM, _best_fit, hmm_schedule, label_order
 from tests.conftest import random_walk_bars
 
 
@@ -39,10 +39,12 @@ def test_warm_up_is_reported_for_fifty_bars() -> None:
     assert all(s.ready and s.primary in REGIMES for s in states[50:])
 
 
-@pytest.mark.parametrize("interval_s", [60, 300])
-def test_volatility_is_annualized_for_the_bar_interval(interval_s: int) -> None:
+@pytest.mark.parametrize(("interval_s", "bars_per_year"), [
+    (60, 252 * 390), (300, 252 * 78), (3_600, 252 * 6.5), (86_400, 252)])
+def test_volatility_is_annualized_for_the_bar_interval(interval_s: int,
+                                                       bars_per_year: float) -> None:
     annual = 0.20
-    per_bar = annual / math.sqrt(252 * 390 * 60 / interval_s)
+    per_bar = annual / math.sqrt(bars_per_year)
     detector = RegimeDetector(interval_s=interval_s, hmm=False)
     estimates = [detector.update(bar).volatility
                  for bar in bars_at(interval_s, per_bar, 4_000)][500:]
@@ -63,6 +65,62 @@ def test_trend_strength_is_bounded_signed_and_comparable_across_intervals(
     detector = RegimeDetector(interval_s=interval_s, hmm=False)
     flat = [detector.update(bar).trend_strength for bar in bars_at(interval_s, sigma, 2_000)]
     assert abs(np.mean(flat[200:])) < 0.2
+
+
+def daily_bars(n: int, annual: float = 0.20, seed: int = 3) -> list[Bar]:
+    """Weekday bars stamped at midnight New York (04:00/05:00 UTC across DST), each opening
+    halfway between the previous close and its own close: half of every day's move happens
+    overnight or over the weekend, as on real daily charts."""
+    import pandas as pd
+
+    days = pd.bdate_range("2015-01-05", periods=n, tz="America/New_York")
+    rng = np.random.default_rng(seed)
+    close = 100.0 * np.exp(np.cumsum(rng.normal(0.0, annual / math.sqrt(252), n)))
+    prev = np.r_[100.0, close[:-1]]
+    open_ = (prev + close) / 2.0
+    return [Bar("X", int(day.value), o, max(o, c) * 1.002, min(o, c) * 0.998, c, 1e6,
+                interval_s=86_400)
+            for day, o, c in zip(days, open_.tolist(), close.tolist())]
+
+
+def test_daily_volatility_counts_overnight_and_weekend_moves() -> None:
+    """A daily return is close to close, across nights, weekends and DST shifts alike."""
+    detector = RegimeDetector(interval_s=86_400, hmm=False)
+    estimates = [detector.update(bar).volatility for bar in daily_bars(3_000)][200:]
+    assert np.median(estimates) == pytest.approx(0.20, rel=0.1)
+
+
+@pytest.mark.parametrize(("interval_s", "window", "first_fit", "refit_every", "stride"), [
+    (60, 3_900, 600, 7_800, 3),  # the 1-minute schedule, unchanged
+    (300, 3_900, 600, 1_560, 3),  # refits every 20 sessions
+    (900, 3_900, 600, 520, 3),
+    (1_800, 3_900, 600, 390, 3),  # ... but only once a tenth of the window is new
+    (3_600, 1_300, 200, 130, 1),  # history is scarce from 1H up: every bar is a fit row
+    (86_400, 1_300, 200, 130, 1),
+])
+def test_hmm_schedule_by_interval(interval_s: int, window: int, first_fit: int,
+                                  refit_every: int, stride: int) -> None:
+    schedule = hmm_schedule(interval_s)
+    assert (schedule.window, schedule.first_fit, schedule.refit_every, schedule.stride) == (
+        window, first_fit, refit_every, stride)
+    detector = RegimeDetector(interval_s=interval_s)
+    assert detector.hmm is not None
+    assert (detector.hmm.window, detector.hmm.first_fit, detector.hmm.refit_every,
+            detector.hmm.stride) == (window, first_fit, refit_every, stride)
+
+
+def test_a_daily_series_gets_a_fitted_hmm_within_a_year_and_refits_on_schedule() -> None:
+    detector = RegimeDetector(interval_s=86_400, seed=1)
+    hmm = detector.hmm
+    assert hmm is not None
+    versions = []
+    for bar in daily_bars(500):
+        state = detector.update(bar)
+        versions.append(hmm.version)
+        if detector.bars_seen >= 200:
+            assert state.hmm_probabilities is not None
+    assert versions[198] == 0 and versions[199] == 1  # fitted on bar 200
+    assert versions.index(2) == 329 and versions.index(3) == 459
 
 
 def hmm_features(seed: int = 5, days: int = 12) -> np.ndarray:

@@ -166,3 +166,62 @@ def test_no_sequence_of_signals_and_prices_breaches_a_limit(steps: list) -> None
         if positions and signal == 0:  # sometimes a position closes
             positions -= 1
             exposure = exposure * positions / (positions + 1)
+
+
+# the daily loss is measured from the previous session's last equity: (yesterday's last
+# equity, today's first equity) -> the state after today's first bar
+OVERNIGHT = [
+    (100_000.0, 94_000.0, TradingState.REDUCING),  # a -6% gap trips the -5% limit
+    (100_000.0, 95_100.0, TradingState.ACTIVE),  # -4.9%: inside the limit
+    (90_000.0, 85_400.0, TradingState.REDUCING),  # measured from 90k, not the 100k start
+]
+
+
+@pytest.mark.parametrize(("yesterday", "today", "state"), OVERNIGHT)
+def test_an_overnight_gap_counts_against_the_new_day(yesterday: float, today: float,
+                                                     state: TradingState) -> None:
+    risk = RiskManager(RiskConfig(max_drawdown_pct=0.5))
+    risk.on_equity(T0, 100_000.0)
+    risk.on_equity(T0 + 60 * 10**9, yesterday)
+    risk.on_equity(T0 + DAY, today)
+    assert risk.state is state
+    assert risk.day_start_equity == yesterday
+
+
+def test_a_same_bar_reset_and_trip_reports_one_change_from_the_old_state() -> None:
+    """REDUCING yesterday, and today opens 6% lower again: the day resets and trips at once;
+    the change reported starts from REDUCING (the state before the bar)."""
+    risk = RiskManager(RiskConfig(max_drawdown_pct=0.5))
+    risk.on_equity(T0, 100_000.0)
+    risk.on_equity(T0 + 60 * 10**9, 94_000.0)
+    assert risk.state is TradingState.REDUCING
+    change = risk.on_equity(T0 + DAY, 88_000.0)
+    assert change is not None
+    assert (change.previous, change.current) == (TradingState.REDUCING, TradingState.REDUCING)
+    assert "previous close 94,000.00" in change.reason
+
+
+def test_resume_restarts_the_breaker_from_the_current_equity() -> None:
+    """After a halt at 89,000, resuming makes 89,000 the new high-water mark: the breaker
+    trips again only 10% below it, and the daily limit sleeps until the next day."""
+    risk = RiskManager(RiskConfig())
+    risk.on_equity(T0, 100_000.0)
+    assert risk.on_equity(T0 + DAY, 89_000.0) is not None  # a new day; -11%: halt
+    assert risk.state is TradingState.HALTED
+    change = risk.resume("lunch is over")
+    assert change is not None and change.reason == "lunch is over"
+    assert (change.previous, change.current) == (TradingState.HALTED, TradingState.ACTIVE)
+    assert risk.high_water_mark == 89_000.0
+    assert risk.on_equity(T0 + DAY + 60 * 10**9, 80_200.0) is None  # -9.9% from 89k
+    assert risk.state is TradingState.ACTIVE  # and the daily limit (-5%) is off today
+    change = risk.on_equity(T0 + DAY + 120 * 10**9, 80_099.0)  # -10.0% from 89k
+    assert change is not None and change.current is TradingState.HALTED
+    assert risk.resume() is not None
+    assert risk.resume() is None  # already active
+
+
+def test_halt_by_an_operator_does_not_flatten_by_itself() -> None:
+    risk = fresh()
+    change = risk.halt("operator")
+    assert change is not None and not change.flatten and change.reason == "operator"
+    assert risk.halt("again") is None

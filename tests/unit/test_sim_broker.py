@@ -135,3 +135,36 @@ def test_snapshot_round_trip_keeps_orders_and_ids() -> None:
 def test_a_bracket_on_the_wrong_sides_is_refused(stop: float, target: float, side: Side) -> None:
     with pytest.raises(InvalidValue):
         market("x", side, stop_loss=stop, take_profit=target)
+
+
+@pytest.mark.parametrize(("quantity", "impact_bps"), [(1_000, 1.0), (4_000, 2.0),
+                                                      (9_000, 3.0)])
+def test_market_impact_grows_with_the_square_root_of_participation(quantity: float,
+                                                                   impact_bps: float) -> None:
+    """Impact = coefficient × bar range × sqrt(participation): a bar ranging 1% of its open,
+    coefficient 0.1, 1%/4%/9% of its volume → 1/2/3 bps (linear would give 1/4/9)."""
+    broker = SimBroker(ExecutionConfig(slippage_bps=0.0, impact_coefficient=0.1,
+                                       sell_fee_bps=0.0, max_participation=1.0))
+    broker.submit(market("a", Side.BUY, quantity), active_from=1)
+    (fill,) = broker.on_bar(bar(1, 100, 101, 100, 100.5, 100_000))
+    assert fill.price == pytest.approx(100 * (1 + impact_bps * 1e-4))
+
+
+@pytest.mark.parametrize(("side", "o", "h", "l", "c", "level", "expected"), [
+    # a long's sell stop at 95 touched inside a down bar: it sells below the level
+    (Side.BUY, 99.0, 99.5, 94.0, 94.5, 95.0, 95.0 * (1 - 0.001)),
+    # a short's buy stop at 105 touched inside an up bar: it buys above the level
+    (Side.SELL, 101.0, 106.0, 100.5, 105.5, 105.0, 105.0 * (1 + 0.001)),
+])
+def test_a_triggered_stop_pays_slippage_against_us(side, o, h, l, c, level,  # noqa: E741
+                                                   expected) -> None:
+    broker = SimBroker(ExecutionConfig(slippage_bps=10.0, impact_coefficient=0.0,
+                                       sell_fee_bps=0.0, max_participation=1.0))
+    stop, target = (level, 120.0) if side is Side.BUY else (level, 80.0)
+    broker.submit(market("e", side, stop_loss=stop, take_profit=target), active_from=1)
+    broker.on_bar(bar(1, 100, 100, 100, 100))
+    (fill,) = broker.on_bar(bar(2, o, h, l, c))
+    assert fill.reason == "stop_loss"
+    assert fill.price == pytest.approx(expected)
+    assert fill.reference_price == level
+    assert fill.slippage_cost == pytest.approx(abs(expected - level) * 10)

@@ -298,8 +298,8 @@ class NoHistoricalChains:
 
 
 def backtest_source(args: Any, config: Any) -> dict[str, Any]:
-    """What ``gnosis backtest --source alpaca`` replays: bars, feed, strategy, counts."""
-    from gnosis.adapters.alpaca.errors import AlpacaError
+    """What ``gnosis backtest --source alpaca`` replays: the bars and the agents' inputs."""
+    from gnosis.bootstrap import SideInputs
     from gnosis.data.replay import ReplayFeed, ReplayResult
 
     if not args.start or not args.end:
@@ -311,27 +311,23 @@ def backtest_source(args: Any, config: Any) -> dict[str, Any]:
     settings = AlpacaSettings.from_config(config)
     agents = config.strategy.name == "agents"
     timeframe = args.timeframe or "1Min"
-    try:
-        got = download(settings, config.market.symbols, start, end, timeframe=timeframe,
-                       cache_dir=args.cache_dir, news=agents and config.alpaca.news,
-                       progress=not (args.json or args.no_progress) and sys.stderr.isatty())
-    except AlpacaError:
-        raise
+    interval_s = parse_timeframe(timeframe)[2]
+    got = download(settings, config.market.symbols, start, end, timeframe=timeframe,
+                   cache_dir=args.cache_dir, news=agents and config.alpaca.news,
+                   progress=not (args.json or args.no_progress) and sys.stderr.isatty())
     if not got.bars:
         raise AlpacaSetupError(f"Alpaca has no {timeframe} bars of "
                                f"{','.join(config.market.symbols)} from {start} to {end}")
     symbols = tuple(sorted({b.symbol for b in got.bars}))
     feed = ReplayFeed(ReplayResult(got.bars, symbols, sum(got.quarantined.values()),
                                    len(got.bars), got.quarantined))
-    strategy = None
-    if agents:
-        from gnosis.strategies.ensemble import AgentEnsemble
-
-        news_provider = (CachedNews(got.headlines, parse_timeframe(timeframe)[2])
-                         if got.headlines is not None else None)
-        strategy = AgentEnsemble(seed=config.market.seed, chain_provider=NoHistoricalChains(),
-                                 news_provider=news_provider)
-    return {"bars": got.bars, "total": len(got.bars), "feed": feed, "strategy": strategy,
-            "quarantined": got.quarantined,
-            "cache": {"sessions": got.sessions, "cached": got.cached,
-                      "downloaded": got.downloaded}}
+    news = CachedNews(got.headlines, interval_s) if got.headlines is not None else None
+    described: dict[str, Any] = {
+        "options": "none (Alpaca serves no historical option chains: hedge abstains)",
+        "news": ({"source": "Alpaca news (cached)", "headlines": got.headlines.count()}
+                 if got.headlines is not None else "none (sentiment on price and volume only)"),
+        "cache": {"sessions": got.sessions, "cached": got.cached,
+                  "downloaded": got.downloaded}}
+    return {"bars": got.bars, "feed": feed, "interval_s": interval_s,
+            "inputs": SideInputs(options=NoHistoricalChains(), news=news),
+            "described": described, "quarantined": got.quarantined}

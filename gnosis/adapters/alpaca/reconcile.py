@@ -207,12 +207,34 @@ class Reconciler:
         broker = self.broker
         if broker.stopped:
             return  # read before the bot stopped: the next start reconciles again
-        journal = broker.journal
         self.rounds += 1
-        differences: list[str] = []
-        now = engine.clock.now_ns()
+        differences = self._book_missed_fills(engine, state)
+        tickets = self._tickets(engine)
+        differences += self._ended_at_the_venue(engine, state, tickets)
+        differences += self._never_received(engine, state, tickets, reason)
+        differences += self._uncommitted(state, tickets)
+        differences += self._unknown_orders(state, tickets)
+        differences += self._positions_against(engine, state, reason)
+        for cid, venue in state.intents.items():  # settled: not asked about again
+            if self._settled(cid, venue):
+                broker.journal.finish(cid)
+                broker.forget(cid)
+        if state.malformed:
+            differences.append(f"{state.malformed} malformed order record(s) from the venue "
+                               "were skipped")
+        for text in differences:
+            engine.note(f"reconciliation ({reason}): {text}", component="alpaca")
+        if reason == "start" or differences:
+            engine.note(f"reconciled with Alpaca ({reason}): {len(differences)} difference(s); "
+                        f"{len(state.positions)} position(s), {len(state.open_orders)} open "
+                        f"order(s) at the venue", component="alpaca")
+        engine.commit_now()
 
-        # 1. the intents the venue knows: mirror them, book what they filled beyond our books
+    def _book_missed_fills(self, engine: Engine, state: VenueState) -> list[str]:
+        """Mirror the intents the venue knows; book what they filled beyond our books."""
+        broker = self.broker
+        journal = broker.journal
+        now = engine.clock.now_ns()
         fills = []
         for cid, venue in state.intents.items():
             intent = journal.get(cid)
@@ -226,22 +248,32 @@ class Reconciler:
             if intent.status == "pending":
                 journal.mark(cid, "placed", venue_id=venue.id)
             fills += broker.fills_from_venue(venue, cid, now)
-        if fills:
-            broker.stats["fills_reconciled"] += len(fills)
-            differences.append(f"booked {len(fills)} fill(s) the venue made while we were not "
-                               "listening: " + ", ".join(
-                                   f"{f.side.value} {f.quantity:g} {f.symbol} @ {f.price:.2f} "
-                                   f"({f.client_order_id})" for f in fills))
-            broker.hand_now(engine, fills)
+        if not fills:
+            return []
+        broker.stats["fills_reconciled"] += len(fills)
+        broker.hand_now(engine, fills)
+        return [f"booked {len(fills)} fill(s) the venue made while we were not listening: "
+                + ", ".join(f"{f.side.value} {f.quantity:g} {f.symbol} @ {f.price:.2f} "
+                            f"({f.client_order_id})" for f in fills)]
 
-        # 2. orders the venue ended on its own, and intents it never received
-        tickets = self._tickets(engine)
+    def _ended_at_the_venue(self, engine: Engine, state: VenueState,
+                            tickets: set[str]) -> list[str]:
+        """Orders the venue ended on its own that the engine counts on (or that protected a
+        position): the engine hears of them."""
+        notes = []
         for cid, venue in state.intents.items():
             for key, status, why in self._endings(cid, venue):
-                symbol = venue.symbol
-                if key in tickets or symbol in engine.positions.positions:
-                    differences.append(f"{key} was {status} at the venue while we were away")
+                if key in tickets or venue.symbol in engine.positions.positions:
+                    notes.append(f"{key} was {status} at the venue while we were away")
                     engine.on_order_ended(key, status, why)
+        return notes
+
+    def _never_received(self, engine: Engine, state: VenueState, tickets: set[str],
+                        reason: str) -> list[str]:
+        """Intents the venue does not know (a kill between the journal and the POST)."""
+        broker = self.broker
+        journal = broker.journal
+        notes = []
         for cid in sorted(state.missing):
             tracked = broker.tracked(cid)
             intent = journal.get(cid)
@@ -251,39 +283,17 @@ class Reconciler:
             broker.forget(cid)
             if cid in tickets:  # the engine counts on it: tell it, and never send it late
                 journal.mark(cid, "dropped", detail=f"not at the venue ({reason})")
-                differences.append(f"{cid} never reached Alpaca before the restart: dropped, "
-                                   "not sent late")
+                notes.append(f"{cid} never reached Alpaca before the restart: dropped, not "
+                             "sent late")
                 engine.on_order_ended(cid, "canceled", "never reached the venue before a "
                                       "restart")
             else:  # its decision was not committed: a replay of that bar may place it once
                 journal.mark(cid, "unplaced", detail=f"not at the venue ({reason})")
         for cid in sorted(tickets):
             if journal.get(cid) is None and broker.tracked(cid) is None:
-                differences.append(f"{cid} is unknown to the order journal: dropped")
+                notes.append(f"{cid} is unknown to the order journal: dropped")
                 engine.on_order_ended(cid, "canceled", "unknown to the broker's journal")
-
-        # 3. open orders the engine does not count on, and open orders we do not know
-        differences += self._uncommitted(state, tickets)
-        differences += self._unknown_orders(state, tickets)
-
-        # 4. positions
-        differences += self._positions_against(engine, state, reason)
-
-        # settled intents leave the mirror and are not asked about again
-        for cid, venue in state.intents.items():
-            if self._settled(cid, venue):
-                journal.finish(cid)
-                broker.forget(cid)
-        if state.malformed:
-            differences.append(f"{state.malformed} malformed order record(s) from the venue "
-                               "were skipped")
-        for text in differences:
-            engine.note(f"reconciliation ({reason}): {text}", component="alpaca")
-        if reason == "start" or differences:
-            engine.note(f"reconciled with Alpaca ({reason}): {len(differences)} difference(s); "
-                        f"{len(state.positions)} position(s), {len(state.open_orders)} open "
-                        f"order(s) at the venue", component="alpaca")
-        engine.commit_now()
+        return notes
 
     @staticmethod
     def _tickets(engine: Engine) -> set[str]:

@@ -39,10 +39,14 @@ def test_download_once_then_replay_from_the_cache(
     assert any("/news/SPY/" in f for f in files)  # the agents' headlines came along
     # the venue is gone now: the same backtest runs from the cache alone
     second = backtest(capsys, cache)
+    assert first["inputs"].pop("cache") == {"sessions": 3, "cached": 0, "downloaded": 6}
+    assert second["inputs"].pop("cache") == {"sessions": 3, "cached": 6, "downloaded": 0}
     assert second == first
-    assert first["bars"] == 3 * 390 * 2 and first["trades"] > 0
+    assert first["inputs"]["news"]["headlines"] > 0  # the agents' headlines came along
+    assert first["bars"] + first["warmup_bars"] == 3 * 390 * 2 and first["trades"] > 0
     hedge = first["votes"]["hedge"]
     assert hedge["abstain"] == first["bars"]  # Alpaca has no historical chains: said so
+    assert "no historical option chains" in first["inputs"]["options"]
 
 
 def test_bad_ranges_and_missing_keys_are_one_line(

@@ -1,7 +1,9 @@
 """The same decisions from ``gnosis backtest --data FILE`` and from ``gnosis run --feed alpaca
 --broker sim`` against ``gnosis sim-exchange --data FILE``: the live path (stream, minute
 barrier, backfill on connect, SimBroker dry run) replays the file exactly as a backtest does.
-Both are real processes; the decisions CSVs are compared row by row."""
+Both are real processes; the decisions CSVs are compared row by row. With the agents, neither
+side has options (Hedge abstains) or news: a file without --options/--news, a simulator
+replaying a file without them."""
 
 from __future__ import annotations
 
@@ -15,7 +17,6 @@ import pytest
 
 from gnosis.data.replay import write_bars_csv
 from gnosis.data.synthetic import SyntheticMarket
-from gnosis.strategies.ensemble import AgentEnsemble
 from tests.support.sim_exchange import exchange_process
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
@@ -27,17 +28,8 @@ def rows(path: Path) -> list[list[str]]:
         return list(csv.reader(handle))
 
 
-def fabricated_chain_in_backtests() -> bool:
-    """On a branch where the ensemble still defaults to the simulated chain, a backtest on a
-    file invents options that the Alpaca path (rightly) does not have."""
-    return AgentEnsemble().chain_provider is not None
-
-
 @pytest.mark.parametrize("strategy", ["sma", "agents"])
 def test_backtest_and_the_alpaca_dry_run_decide_alike(tmp_path: Path, strategy: str) -> None:
-    if strategy == "agents" and fabricated_chain_in_backtests():
-        pytest.skip("gnosis backtest --data still plugs in the simulated options chain here; "
-                    "runs once the ensemble takes explicit inputs")
     bars = tmp_path / "bars.csv"
     write_bars_csv(SyntheticMarket(("SPY", "QQQ"), seed=3, start="2024-03-04", days=1).bars(),
                    bars)
@@ -45,8 +37,10 @@ def test_backtest_and_the_alpaca_dry_run_decide_alike(tmp_path: Path, strategy: 
     env.update(GNOSIS_STRATEGY__NAME=strategy, GNOSIS_STRATEGY__SMA_FAST="3",
                GNOSIS_STRATEGY__SMA_SLOW="8", PYTHONUNBUFFERED="1")
     backtest = tmp_path / "backtest.csv"
+    # no warm-up on either side: the live run below starts trading at the first bar too
     subprocess.run([sys.executable, "-m", "gnosis.cli", "backtest", "--data", str(bars),
-                    "--decisions", str(backtest), "--json"], env=env, check=True,
+                    "--warmup-bars", "0", "--decisions", str(backtest), "--json"], env=env,
+                   check=True,
                    capture_output=True, text=True, timeout=240)
     live = tmp_path / "live.csv"
     with exchange_process("--data", str(bars), "--history-days", "0", "--speed",

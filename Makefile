@@ -3,8 +3,10 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+NODE_STAMP := node_modules/.installed
 
-.PHONY: help setup run backtest bench test test-fast lint typecheck bench-backtrader golden mutation clean
+.PHONY: help setup run backtest bench test test-fast lint typecheck bench-backtrader \
+	bench-dashboard chromium golden mutation clean
 
 help:            ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -15,10 +17,20 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	touch $(STAMP)
 
-setup: $(STAMP)  ## create .venv and install gnosis with dev and bench extras
+$(NODE_STAMP): package.json package-lock.json
+	tools/ensure-debian-package npm nodejs npm
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $(NODE_STAMP)
 
-run: $(STAMP)    ## the main job: the bot on the simulated market, live console
-	$(BIN)/gnosis run $(ARGS)
+chromium:        ## Debian's chromium for the browser test (apt-get when missing, as root)
+	tools/ensure-debian-package chromium chromium
+
+setup: $(STAMP) $(NODE_STAMP) chromium  ## .venv with dev and bench extras, npm packages, chromium
+
+run: $(STAMP)    ## the main job: the bot on the simulated market, live console and dashboard
+	@$(MAKE) --no-print-directory $(NODE_STAMP) || echo "warning: the dashboard's chart \
+	library is not installed (npm ci failed); the chart panel says how to install it"
+	$(BIN)/gnosis run --dashboard $(ARGS)
 
 backtest: $(STAMP)  ## a 100,000-bar synthetic backtest with a summary
 	$(BIN)/gnosis backtest --synthetic --bars 100000 --seed 7 $(ARGS)
@@ -29,11 +41,14 @@ bench: $(STAMP)  ## gnosis bench --json on 100,000 bars
 bench-backtrader: $(STAMP)  ## the same SMA crossover in gnosis and backtrader, ratio of bars/s
 	$(BIN)/python benchmarks/bench_vs_backtrader.py
 
-test: $(STAMP)   ## the whole test suite
+test: setup      ## the whole test suite (browser test included)
 	$(BIN)/python -m pytest
 
 test-fast: $(STAMP)  ## unit tests only
 	$(BIN)/python -m pytest tests/unit
+
+bench-dashboard: $(STAMP) $(NODE_STAMP)  ## per-bar latency with and without 100 WebSocket clients
+	$(BIN)/python benchmarks/bench_dashboard_fanout.py
 
 golden: $(STAMP)  ## regenerate the pinned golden numbers after an intended change (read the diff!)
 	REGENERATE_GOLDEN=1 $(BIN)/python -m pytest -q tests/acceptance/test_golden.py
@@ -51,4 +66,4 @@ typecheck: $(STAMP)  ## mypy on the package
 	$(BIN)/mypy
 
 clean:           ## remove the virtualenv and caches
-	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache node_modules test-artifacts

@@ -1,6 +1,7 @@
 """Seed entry point: the bot with its web dashboard (``gnosis run --dashboard``).
 
-The dashboard is not built yet; until it lands this starts the bot and says so.
+Open the URL it prints (http://127.0.0.1:8080 by default). Any arguments are passed through,
+e.g. ``python start_with_dashboard.py --symbols SPY,QQQ --port 8090 --token secret``.
 """
 
 import sys

@@ -1,4 +1,4 @@
-"""Command line: ``gnosis run | backtest | bench | resume | sim-exchange``.
+"""Command line: ``gnosis run | backtest | bench | resume | sim-exchange | memory``.
 
 Each command lives in its own module with ``add_parser(subparsers)`` and ``main(args) -> int``;
 this module only assembles them and turns the errors a person can act on into one line.
@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "halt": "resume",
     "flatten": "resume",
     "sim-exchange": "sim_exchange",
+    "memory": "memory",
 }
 
 

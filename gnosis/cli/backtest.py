@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import itertools
 import sys
 import time
 from collections import Counter
@@ -59,7 +60,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     backtest.add_argument("--fresh", action="store_true",
                           help="with --state-dir: discard a run stored there")
     backtest.add_argument("--memory", choices=("on", "off"), default="off",
-                          help="episodic memory (not built yet: only off)")
+                          help="episodic memory, starting empty (default off)")
+    backtest.add_argument("--memory-from", type=Path, default=None, metavar="DIR",
+                          help="start memory from an earlier run's store (its episodes must "
+                               "end before this run's first bar)")
     backtest.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     backtest.add_argument("--timeframe",
                           help="aggregate a --data file's bars into 5Min, 15Min, 1H, 1D ... "
@@ -293,6 +297,26 @@ def _warmup_plan(requested: int | None, bars: list[Bar], interval_s: int) -> dic
     return dict.fromkeys(counts, requested)
 
 
+def _open_memory(args: argparse.Namespace, config: Any, source: _Source) -> Any:
+    """``--memory on`` / ``--memory-from``: an empty memory, or one seeded from an earlier
+    run's store whose episodes all ended before this run's first bar."""
+    if args.memory == "off" and args.memory_from is None:
+        return None
+    from gnosis.memory import MemoryUnavailable, discard_memory, open_memory
+
+    if args.fresh and args.state_dir is not None:
+        discard_memory(args.state_dir)  # with the rest of the stored run
+    iterator = iter(source.bars)
+    first = next(iterator, None)
+    source.bars = iter(()) if first is None else itertools.chain([first], iterator)
+    try:
+        return open_memory(args.state_dir, enabled=args.memory == "on", config=config.memory,
+                           from_dir=args.memory_from, backtest=True,
+                           starts_at=None if first is None else first.ts_event)
+    except MemoryUnavailable as exc:
+        raise CommandError(str(exc)) from None
+
+
 def _progress(bars: Iterable[Bar], total: int | None, enabled: bool) -> Iterator[Bar]:
     if not enabled:
         yield from bars
@@ -354,6 +378,13 @@ def main(args: argparse.Namespace) -> int:
         system.store.close()
         raise CommandError(f"{args.state_dir} already holds a run; a backtest starts from "
                            "nothing: use another --state-dir, or --fresh to discard it")
+    try:  # the state directory is ours now: --fresh may forget its memory too
+        memory = _open_memory(args, config, source)
+    except CommandError:
+        if system.store is not None:
+            system.store.close()
+        raise
+    system.engine.attach_memory(memory)
     engine = system.engine
     truth = None
     if source.market is not None and config.strategy.name == "agents":
@@ -372,6 +403,8 @@ def main(args: argparse.Namespace) -> int:
             decisions_file.close()
         if system.store is not None:
             system.store.close()
+        if memory is not None:
+            memory.close()
     elapsed = time.perf_counter() - started
     summary = _summary(engine, config, source, elapsed)
     summary["warmup_bars"] = folded

@@ -131,6 +131,14 @@ def print_summary(summary: dict[str, Any]) -> None:
     if summary.get("regime_counts"):
         print("  regimes        " + ", ".join(f"{k} {v}" for k, v in
                                               summary["regime_counts"].items()))
+    memory = summary.get("memory")
+    if memory:
+        print(f"  memory         {memory['recalls']} recalls, {memory['adjusted']} adjusted: "
+              f"size up {memory['scaled_up']}, down {memory['scaled_down']}, refused "
+              f"{memory['refused_by_memory']}, admitted {memory['admitted_by_memory']}; mean "
+              f"confidence {memory['mean_confidence_change']:+.3f}, mean size "
+              f"x{memory['mean_size_scale']:.3f}"
+              + ("" if memory.get("available", True) else " (memory failed during the run)"))
     if summary.get("refusals"):
         print("  refusals       " + ", ".join(f"{k} ({v})" for k, v in
                                               summary["refusals"].items()))

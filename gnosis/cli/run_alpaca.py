@@ -9,6 +9,7 @@ this command at a local simulator.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -17,11 +18,13 @@ from gnosis.core.config import GnosisConfig
 
 
 def main(args: argparse.Namespace, config: GnosisConfig) -> int:
+    """``gnosis run --feed alpaca``: as the simulated run, with memory and the dashboard too."""
     from gnosis.adapters.alpaca.errors import AlpacaError
     from gnosis.adapters.alpaca.wiring import build_alpaca_bot
-    from gnosis.trading.console import ConsoleReporter
+    from gnosis.cli.run import _open_memory
+    from gnosis.dashboard import launch
+    from gnosis.model.events import Notice
 
-    decisions_file = None
     try:
         bot, system, parts = build_alpaca_bot(config, broker=args.broker,
                                               state_dir=config.state_dir, fresh=args.fresh,
@@ -29,28 +32,34 @@ def main(args: argparse.Namespace, config: GnosisConfig) -> int:
     except AlpacaError as exc:
         raise CommandError(str(exc)) from None
     engine = system.engine
+    memory, memory_problem = _open_memory(args, config)  # the state dir's lock is ours now
+    engine.attach_memory(memory)
+    decisions, dashboard = Decisions(None, None), None
     try:
-        if not args.quiet and not args.json:
-            strategy = engine.strategy
-            ConsoleReporter(system.bus, every=args.every, equity=lambda: engine.positions.equity,
-                            regime_of=lambda symbol: getattr(strategy.regime_of(symbol), "last",
-                                                             None)
-                            if hasattr(strategy, "regime_of") else None)
-        decisions_file = open_decisions(getattr(args, "decisions", None), system.bus)
-        if not args.json:
-            where = "orders on the Alpaca paper account" if args.broker == "alpaca" else \
-                "dry run (SimBroker fills, nothing sent to Alpaca)"
-            print(f"gnosis run: Alpaca {config.alpaca.data_feed} bars of "
-                  f"{','.join(config.market.symbols)} from {parts.settings.venue}; {where}; "
-                  f"strategy {config.strategy.name}; state in {config.state_dir}/", flush=True)
+        _console(args, config, system, parts)
+        if memory_problem:
+            system.bus.publish(Notice(0, 0, memory_problem, {"component": "memory"}))
+        decisions = Decisions(getattr(args, "decisions", None), system.bus)
+        try:
+            dashboard = launch.attach(engine, bot, state_dir=config.state_dir,
+                                      serve_web=args.dashboard, host=args.host,
+                                      port=args.port, token=args.token)
+        except launch.DashboardError as exc:
+            raise CommandError(str(exc)) from None
+        if dashboard.url:
+            print(f"dashboard: {dashboard.url}", file=sys.stderr if args.json else sys.stdout,
+                  flush=True)
         summary = bot.run()
     except AlpacaError as exc:
         raise CommandError(str(exc)) from None
     finally:
-        if decisions_file is not None:
-            decisions_file.close()
+        if dashboard is not None:
+            dashboard.close()
+        decisions.close()
         if system.store is not None:
             system.store.close()
+        if memory is not None:
+            memory.close()
     summary["state_dir"] = str(config.state_dir)
     summary["alpaca"] = _status(parts)
     if args.json:
@@ -62,17 +71,50 @@ def main(args: argparse.Namespace, config: GnosisConfig) -> int:
     return 2 if summary.get("error") else 0
 
 
-def open_decisions(path: Path | None, bus: Any) -> TextIO | None:
-    """``--decisions FILE``: one CSV row per live bar and symbol, as ``gnosis backtest``."""
-    if path is None:
-        return None
-    from gnosis.cli.backtest import DecisionWriter
-    from gnosis.model.events import DecisionMade
+def _console(args: argparse.Namespace, config: GnosisConfig, system: Any, parts: Any) -> None:
+    from gnosis.trading.console import ConsoleReporter
 
-    check_output_path(path, "--decisions")
-    handle = path.open("w", newline="")
-    bus.subscribe(DecisionMade, DecisionWriter(handle).on_decision_made)
-    return handle
+    engine = system.engine
+    if not args.quiet and not args.json:
+        strategy = engine.strategy
+        ConsoleReporter(system.bus, every=args.every, equity=lambda: engine.positions.equity,
+                        regime_of=lambda symbol: getattr(strategy.regime_of(symbol), "last",
+                                                         None)
+                        if hasattr(strategy, "regime_of") else None)
+    if not args.json:
+        where = "orders on the Alpaca paper account" if args.broker == "alpaca" else \
+            "dry run (SimBroker fills, nothing sent to Alpaca)"
+        print(f"gnosis run: Alpaca {config.alpaca.data_feed} bars of "
+              f"{','.join(config.market.symbols)} from {parts.settings.venue}; {where}; "
+              f"strategy {config.strategy.name}; state in {config.state_dir}/", flush=True)
+
+
+def wants_alpaca(args: argparse.Namespace) -> bool:
+    """Whether ``gnosis run`` runs on Alpaca (``--feed alpaca``); the Alpaca broker alone is
+    refused: it trades on Alpaca's data."""
+    if args.broker == "alpaca" and args.feed != "alpaca":
+        raise CommandError("--broker alpaca trades on Alpaca's data: add --feed alpaca")
+    return bool(args.feed == "alpaca")
+
+
+class Decisions:
+    """``--decisions FILE``: one CSV row per live bar and symbol, as ``gnosis backtest``
+    writes them (nothing without a file)."""
+
+    def __init__(self, path: Path | None, bus: Any) -> None:
+        self._handle: TextIO | None = None
+        if path is None:
+            return
+        from gnosis.cli.backtest import DecisionWriter
+        from gnosis.model.events import DecisionMade
+
+        check_output_path(path, "--decisions")
+        self._handle = path.open("w", newline="")
+        bus.subscribe(DecisionMade, DecisionWriter(self._handle).on_decision_made)
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
 
 
 def _status(parts: Any) -> dict[str, Any]:

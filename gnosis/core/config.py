@@ -82,6 +82,31 @@ class StrategyConfig(_Section):
     sma_slow: int = Field(30, ge=2)
 
 
+class MemoryConfig(_Section):
+    """Episodic memory (DESIGN §6): how recall weighs past episodes and how far it may nudge."""
+
+    k: int = Field(20, ge=1, le=1000)  # the k most similar closed episodes are recalled
+    min_similarity: float = Field(0.5, ge=-1, lt=1)  # less similar episodes are not evidence
+    min_episodes: int = Field(3, ge=1)  # fewer comparable episodes: advice stays neutral
+    half_life_days: float = Field(30.0, gt=0)  # recency: an episode's weight halves per period
+    outcome_scale: float = Field(0.01, gt=0)  # |return| at which an outcome counts fully
+    prior_weight: float = Field(3.0, ge=0)  # evidence weight at which half the effect applies
+    strength: float = Field(1.0, ge=0, le=1)  # 0 recalls and reports but never adjusts
+    max_confidence_change: float = Field(0.10, ge=0, le=0.5)
+    size_scale_bounds: tuple[float, float] = (0.5, 1.5)
+    max_candidates: int = Field(10_000, ge=100)  # most recent closed episodes a recall scans
+    quick_exit_bars: int = Field(5, ge=1)  # reflection: an exit this soon is "at once"
+    split_vote_agreement: float = Field(0.6, gt=0, le=1)  # reflection: below it a vote is split
+    lock_timeout_s: float = Field(2.0, gt=0, le=60)  # wait for a reader holding the file
+
+    @model_validator(mode="after")
+    def _consistent(self) -> MemoryConfig:
+        low, high = self.size_scale_bounds
+        if not 0 < low <= 1.0 <= high <= 4.0:
+            raise ValueError("size_scale_bounds must be 0 < low <= 1 <= high <= 4")
+        return self
+
+
 class MarketConfig(_Section):
     symbols: tuple[str, ...] = Field(("SPY",), min_length=1)
     seed: int = 7
@@ -147,6 +172,11 @@ class GnosisConfig(BaseSettings):
     strategy: StrategyConfig = StrategyConfig()
     market: MarketConfig = MarketConfig()
     alpaca: AlpacaConfig = AlpacaConfig()
+    memory: MemoryConfig = MemoryConfig()
+    # the dashboard's control token (GNOSIS_DASHBOARD_TOKEN) and where npm put the chart
+    # library when it is not ./node_modules (GNOSIS_NODE_MODULES)
+    dashboard_token: SecretStr | None = None
+    node_modules: Path | None = None
     alpaca_api_key: SecretStr | None = Field(None, validation_alias="ALPACA_API_KEY")
     alpaca_secret_key: SecretStr | None = Field(None, validation_alias="ALPACA_SECRET_KEY")
     alpaca_base_url: str | None = Field(None, validation_alias="ALPACA_BASE_URL")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from gnosis.model.regime import RegimeState
 from gnosis.model.types import InvalidValue, Vote
@@ -70,3 +70,59 @@ class MemoryAdvice:
     def neutral(cls, confidence: float, reason: str) -> MemoryAdvice:
         """No change: nothing comparable recalled, or memory unavailable."""
         return cls(confidence=confidence, size_scale=1.0, reason=reason)
+
+
+@dataclass(slots=True)
+class MemoryEffects:
+    """What memory changed over a run. Every recall's entry is compared with the risk gate's
+    answer to the same entry without memory's advice (the gate is a pure function)."""
+
+    recalls: int = 0
+    adjusted: int = 0  # the advice differed from neutral
+    scaled_up: int = 0  # entries sent larger than the gate would have sized them without memory
+    scaled_down: int = 0
+    same_size: int = 0  # adjusted, but rounding or a cap left the order size unchanged
+    refused: int = 0  # entries the gate would have taken that memory's advice turned away
+    admitted: int = 0  # entries the gate would have refused that memory's advice let through
+    refused_rules: dict[str, int] = field(default_factory=dict)
+    confidence_change_sum: float = 0.0
+    size_scale_sum: float = 0.0
+
+    def count(self, original: float, advice: MemoryAdvice, quantity: float | None,
+              baseline: float | None, rule: str | None) -> None:
+        """Tally one recall: ``quantity`` and ``baseline`` are the approved order sizes with and
+        without the advice (None: refused); ``rule`` names the refusal with the advice."""
+        self.recalls += 1
+        self.confidence_change_sum += advice.confidence - original
+        self.size_scale_sum += advice.size_scale
+        if advice.confidence == original and advice.size_scale == 1.0:
+            return
+        self.adjusted += 1
+        if quantity is None and baseline is not None:
+            self.refused += 1
+            key = rule or "other"
+            self.refused_rules[key] = self.refused_rules.get(key, 0) + 1
+        elif quantity is not None and baseline is None:
+            self.admitted += 1
+        elif quantity is not None and baseline is not None:
+            if quantity > baseline:
+                self.scaled_up += 1
+            elif quantity < baseline:
+                self.scaled_down += 1
+            else:
+                self.same_size += 1
+
+    def as_dict(self) -> dict[str, object]:
+        recalls = self.recalls or 1
+        return {
+            "recalls": self.recalls,
+            "adjusted": self.adjusted,
+            "scaled_up": self.scaled_up,
+            "scaled_down": self.scaled_down,
+            "same_size": self.same_size,
+            "refused_by_memory": self.refused,
+            "refused_rules": dict(sorted(self.refused_rules.items())),
+            "admitted_by_memory": self.admitted,
+            "mean_confidence_change": round(self.confidence_change_sum / recalls, 6),
+            "mean_size_scale": round(self.size_scale_sum / recalls, 6) if self.recalls else 1.0,
+        }

@@ -48,7 +48,7 @@ from gnosis.model.events import (
     TradingStateChanged,
 )
 from gnosis.model.intervals import bars_per_year
-from gnosis.model.memory import MemoryAdvice, Situation
+from gnosis.model.memory import MemoryAdvice, MemoryEffects, Situation
 from gnosis.model.ports import Broker, EpisodicMemory, Strategy
 from gnosis.model.types import (
     Bar,
@@ -97,6 +97,7 @@ class RunStats:
     refusals: Counter[str] = field(default_factory=Counter)
     decisions: Counter[int] = field(default_factory=Counter)
     last_equity: float = 0.0
+    memory: MemoryEffects = field(default_factory=MemoryEffects)
 
 
 class Engine:
@@ -115,6 +116,7 @@ class Engine:
     ) -> None:
         self.config = config
         self.memory = memory
+        self._memory_wired = memory is not None
         self.strategy = strategy
         self.broker = broker
         self.clock = clock or ReplayClock()
@@ -332,23 +334,24 @@ class Engine:
     def _enter(self, decision: Decision, bar: Bar) -> tuple[float, str]:
         """Size a new entry through memory and the risk gate; send it as a bracket."""
         symbol = bar.symbol
-        confidence, size_scale, situation = decision.confidence, 1.0, None
+        gate: dict[str, Any] = {
+            "signal": decision.signal,
+            "price": bar.close,
+            "volatility": self.volatility(symbol, bar.interval_s),
+            "equity": self.positions.equity,
+            "gross_exposure": self.positions.gross_exposure + self.working_entry_exposure(),
+            "open_positions": len(self.positions.positions) + sum(
+                1 for s in self._entry if s not in self.positions.positions
+            ),
+        }
+        confidence, size_scale, situation, advice = decision.confidence, 1.0, None, None
         if self.memory is not None and self.risk.state is TradingState.ACTIVE:
             situation = self._situation(decision, bar)
             advice = self._advise(situation)
             confidence, size_scale = advice.confidence, advice.size_scale
-        answer = self.risk.approve_entry(
-            signal=decision.signal,
-            confidence=confidence,
-            size_scale=size_scale,
-            price=bar.close,
-            volatility=self.volatility(symbol, bar.interval_s),
-            equity=self.positions.equity,
-            gross_exposure=self.positions.gross_exposure + self.working_entry_exposure(),
-            open_positions=len(self.positions.positions) + sum(
-                1 for s in self._entry if s not in self.positions.positions
-            ),
-        )
+        answer = self.risk.approve_entry(confidence=confidence, size_scale=size_scale, **gate)
+        if advice is not None and self.memory is not None:
+            self._tally_memory(decision.confidence, advice, answer, gate)
         if not isinstance(answer, Approval):
             self.stats.refusals[answer.rule] += 1
             if self.bus.wants(TradeRefused):
@@ -646,6 +649,11 @@ class Engine:
         return self.risk.state
 
     # -- episodic memory: consulted on candidate entries, told about opens and closes ---------
+    def attach_memory(self, memory: EpisodicMemory | None) -> None:
+        """Plug memory in once the state directory is ours (its file lives there)."""
+        self.memory = memory
+        self._memory_wired = memory is not None
+
     def _situation(self, decision: Decision, bar: Bar) -> Situation:
         return Situation(
             symbol=bar.symbol, ts_event=bar.ts_event, ts_decided=bar.ts_close,
@@ -664,6 +672,18 @@ class Engine:
             self._publish(MemoryRecalled(situation.ts_event, self.clock.now_ns(), situation,
                                          advice))
         return advice
+
+    def _tally_memory(self, original: float, advice: MemoryAdvice, answer: Any,
+                      gate: dict[str, Any]) -> None:
+        """Count what the advice changed against the gate's answer without it."""
+        baseline = answer
+        if advice.confidence != original or advice.size_scale != 1.0:
+            baseline = self.risk.approve_entry(confidence=original, size_scale=1.0, **gate)
+        self.stats.memory.count(
+            original, advice,
+            answer.quantity if isinstance(answer, Approval) else None,
+            baseline.quantity if isinstance(baseline, Approval) else None,
+            None if isinstance(answer, Approval) else answer.rule)
 
     def _remember_open(self, fill: Fill, entry: Order | None) -> None:
         situation = self._situations.get(fill.client_order_id)
@@ -771,7 +791,7 @@ class Engine:
         # the running day counts as a day: its return so far completes the series
         daily = [*stats.daily_returns, stats.last_equity / stats.day_close_equity - 1.0]
         agent_errors = getattr(self.strategy, "agent_errors", None)
-        return {
+        result: dict[str, Any] = {
             "bars": stats.bars,
             "trades": pm.trade_count,
             "fills": pm.fill_count,
@@ -797,6 +817,9 @@ class Engine:
             },
             "agent_errors": dict(sorted(agent_errors.items())) if agent_errors else {},
         }
+        if self._memory_wired:
+            result["memory"] = {**stats.memory.as_dict(), "available": self.memory is not None}
+        return result
 
 
 def describe_run(identity: dict[str, Any]) -> str:

@@ -465,41 +465,38 @@ class LiveTradingBot:
         return base.model_copy(update=update)
 
     def _memory(self, config: Any) -> Any:
+        """The episodic memory (called once the state directory's lock is ours)."""
         if not self.enable_memory:
             self.memory_note = "episodic memory off (enable_memory=False)"
             return None
-        import importlib
+        from gnosis.memory import MemoryUnavailable, discard_memory, open_memory
 
-        open_memory = getattr(importlib.import_module("gnosis.memory"), "open_memory", None)
-        if open_memory is None:
-            self.memory_note = "episodic memory is not available in this build; running without it"
-            return None
+        if self.fresh:
+            discard_memory(config.state_dir)
         try:
-            return open_memory(config.state_dir, enabled=True,
-                               config=getattr(config, "memory", None))
-        except Exception as exc:  # noqa: BLE001 - memory is advisory: trade on, say why
+            return open_memory(config.state_dir, config=config.memory)
+        except MemoryUnavailable as exc:  # memory is advisory: trade on, and say why
             self.memory_note = f"episodic memory unavailable ({exc}); running without it"
             return None
 
     def run(self) -> dict[str, Any]:
         config = self._configuration()
-        memory = self._memory(config)
         if self.feed == "alpaca":
             from gnosis.adapters.alpaca.wiring import build_alpaca_bot
 
             bot, system, self.parts = build_alpaca_bot(
                 config, broker="alpaca" if self.enable_trading else "sim",
-                state_dir=config.state_dir, fresh=self.fresh, max_bars=self.max_bars,
-                memory=memory)
+                state_dir=config.state_dir, fresh=self.fresh, max_bars=self.max_bars)
         else:
             from gnosis.bootstrap import build_system, run_identity, synthetic_market
 
             market = synthetic_market(config, history=True)
             system = build_system(config, market, market=market, state_dir=config.state_dir,
-                                  identity=run_identity(config, "synthetic"), fresh=self.fresh,
-                                  memory=memory)
+                                  identity=run_identity(config, "synthetic"), fresh=self.fresh)
             bot = LiveBot(system.engine, market, speed=self.speed, max_bars=self.max_bars,
                           warmup_bars=market.bars_in_sessions(config.market.warmup_days))
+        memory = self._memory(config)
+        system.engine.attach_memory(memory)
         if self.console:
             from gnosis.trading.console import ConsoleReporter
 
@@ -514,8 +511,9 @@ class LiveTradingBot:
         finally:
             if system.store is not None:
                 system.store.close()
-        if self.memory_note:
-            summary["memory"] = self.memory_note
+            if memory is not None:
+                memory.close()
+        summary["memory"] = self.memory_note or "on"
         return summary
 
     def stop(self) -> None:

@@ -60,13 +60,16 @@ def test_the_seed_api_refuses_what_it_will_not_run(kwargs: dict, words: str) -> 
         LiveTradingBot(**kwargs)
 
 
-def test_the_seed_api_runs_the_simulated_market_and_says_memory_is_missing(
-        tmp_path: Path) -> None:
-    bot = LiveTradingBot(symbol="spy", enable_memory=True, speed=1e9, max_bars=30,
+@pytest.mark.parametrize("enable_memory", [True, False])
+def test_the_seed_api_runs_the_simulated_market_with_or_without_memory(
+        tmp_path: Path, enable_memory: bool) -> None:
+    bot = LiveTradingBot(symbol="spy", enable_memory=enable_memory, speed=1e9, max_bars=30,
                          warmup_days=0, state_dir=tmp_path, console=False)
     summary = bot.run()
     assert summary["bars"] == 30 and bot.symbols == ("SPY",)
-    assert "memory" in summary  # connected by the memory work; said plainly until then
+    assert (tmp_path / "memory.duckdb").exists() == enable_memory
+    assert summary["memory"] == ("on" if enable_memory else
+                                 "episodic memory off (enable_memory=False)")
 
 
 def order(cid: str) -> Order:

@@ -170,7 +170,8 @@ def test_the_page_fills_in_live_falls_back_to_polling_and_reconnects(
     expect(page.locator("#trades tbody tr:not(.empty)").first).to_be_visible(timeout=WAIT_MS)
     expect(page.locator("#positions tbody tr:not(.empty)").first).to_be_visible(timeout=WAIT_MS)
     expect(page.locator("#st-equity")).to_have_text(re.compile(r"^\d{2,3},\d{3}\.\d\d$"))
-    expect(page.locator("#memory")).to_contain_text("not available")
+    # memory is on by default in `gnosis run`: its recalls show with their evidence
+    expect(page.locator("#memory")).to_contain_text("size ×", timeout=WAIT_MS)
 
     # the chart draws, and keeps growing from live bar messages (no polling while live)
     chart = page.locator("#chart")

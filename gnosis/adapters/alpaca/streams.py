@@ -66,60 +66,37 @@ Hook = Callable[[], None]
 FailureHook = Callable[[Exception], None]
 
 
-class _Hooks:
+class _Hooked:
+    """Mixin first in the bases: wraps the SDK stream's connect-and-authenticate step."""
+
     on_connect: Hook
     on_failure: FailureHook
 
-    def _set_hooks(self, on_connect: Hook | None, on_failure: FailureHook | None) -> None:
+    def __init__(self, *args: Any, on_connect: Hook | None = None,
+                 on_failure: FailureHook | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         self.on_connect = on_connect or (lambda: None)
         self.on_failure = on_failure or (lambda exc: None)
 
+    async def _start_ws(self) -> None:
+        try:
+            await super()._start_ws()  # type: ignore[misc]
+        except Exception as exc:
+            self.on_failure(exc)
+            raise
+        self.on_connect()
 
-class HookedStockStream(StockDataStream, _Hooks):
+
+class HookedStockStream(_Hooked, StockDataStream):
     """``StockDataStream`` that reports each (re)connection and each failed attempt."""
 
-    def __init__(self, *args: Any, on_connect: Hook | None = None,
-                 on_failure: FailureHook | None = None, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._set_hooks(on_connect, on_failure)
 
-    async def _start_ws(self) -> None:
-        try:
-            await super()._start_ws()
-        except Exception as exc:
-            self.on_failure(exc)
-            raise
-        self.on_connect()
+class HookedNewsStream(_Hooked, NewsDataStream):
+    """``NewsDataStream`` that reports each (re)connection and each failed attempt."""
 
 
-class HookedNewsStream(NewsDataStream, _Hooks):
-    def __init__(self, *args: Any, on_connect: Hook | None = None,
-                 on_failure: FailureHook | None = None, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._set_hooks(on_connect, on_failure)
-
-    async def _start_ws(self) -> None:
-        try:
-            await super()._start_ws()
-        except Exception as exc:
-            self.on_failure(exc)
-            raise
-        self.on_connect()
-
-
-class HookedTradingStream(TradingStream, _Hooks):
-    def __init__(self, *args: Any, on_connect: Hook | None = None,
-                 on_failure: FailureHook | None = None, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._set_hooks(on_connect, on_failure)
-
-    async def _start_ws(self) -> None:
-        try:
-            await super()._start_ws()
-        except Exception as exc:
-            self.on_failure(exc)
-            raise
-        self.on_connect()
+class HookedTradingStream(_Hooked, TradingStream):
+    """``TradingStream`` that reports each (re)connection and each failed attempt."""
 
 
 def failure_reason(exc: Exception) -> str:

@@ -119,6 +119,8 @@ def _run_simulated(args: argparse.Namespace, config: Any) -> int:
             f"strategy {config.strategy.name}, speed {args.speed:g}x, dry run (SimBroker), "
             f"state in {state_dir}/"
         )
+        if memory is not None:
+            print(f"episodic memory: {state_dir}/memory.duckdb ({memory.count()} episodes)")
     if memory_problem:
         system.bus.publish(Notice(0, 0, memory_problem, {"component": "memory"}))
     bot = LiveBot(engine, market, speed=args.speed, max_bars=args.max_bars,

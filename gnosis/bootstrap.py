@@ -17,7 +17,7 @@ from gnosis.core.bus import EventBus
 from gnosis.core.clock import ReplayClock
 from gnosis.core.config import GnosisConfig
 from gnosis.model.market import NewsProvider, OptionsChainProvider
-from gnosis.model.ports import EpisodicMemory, MarketFeed, Strategy
+from gnosis.model.ports import Broker, EpisodicMemory, LiveMarketFeed, MarketFeed, Strategy
 from gnosis.trading.engine import Engine
 from gnosis.trading.sim_broker import SimBroker
 from gnosis.trading.state import StateStore
@@ -30,7 +30,7 @@ SIM_INPUTS: tuple[str, ...] = ("news", "options")
 class System:
     config: GnosisConfig
     engine: Engine
-    feed: MarketFeed
+    feed: MarketFeed | LiveMarketFeed
     bus: EventBus
     store: StateStore | None
     market: Any = None  # the synthetic market, when it is the feed (ground truth, news)
@@ -108,7 +108,7 @@ def synthetic_market(config: GnosisConfig, bars: int | None = None, *,
 
 def build_system(
     config: GnosisConfig,
-    feed: MarketFeed,
+    feed: MarketFeed | LiveMarketFeed,
     *,
     market: Any = None,
     state_dir: Path | None = None,
@@ -117,18 +117,20 @@ def build_system(
     memory: EpisodicMemory | None = None,
     identity: dict[str, Any] | None = None,
     fresh: bool = False,
+    broker: Broker | None = None,
 ) -> System:
     """Wire feed, strategy, risk, positions, broker and (optionally) durable state.
 
     ``identity`` names the run (market, symbols, seed, strategy): a state directory holding
     another run is refused on restart. Opening ``state_dir`` takes its lock (one owner).
+    ``broker`` defaults to the SimBroker (simulation and dry runs).
     """
     bus = bus or EventBus()
     store = StateStore(state_dir, fresh=fresh) if state_dir is not None else None
     engine = Engine(
         config,
         strategy or build_strategy(config, market),
-        SimBroker(config.execution),
+        broker or SimBroker(config.execution),
         clock=ReplayClock(),
         bus=bus,
         store=store,

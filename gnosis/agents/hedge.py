@@ -87,6 +87,7 @@ class HedgeAgent(Agent):
         self._have_chain = False
         self._missing = "no options data" if chain_provider is None else \
             "options chain not read yet"
+        self._source = ""  # a live chain's source and age, said in every vote
 
     def update(self, ctx: AgentContext) -> None:
         bar = ctx.bar
@@ -103,14 +104,28 @@ class HedgeAgent(Agent):
             chain = self.chain_provider.chain(bar.symbol, close, bar.ts_close)
             if chain is None or not chain.contracts:
                 self._have_chain = False
-                self._missing = (f"no options snapshot of {bar.symbol} by "
+                reason = getattr(self.chain_provider, "missing_reason", None)  # a live source
+                self._missing = (reason(bar.symbol) if reason else  # says why it has none
+                                 f"no options snapshot of {bar.symbol} by "
                                  f"{format_ns(bar.ts_close)}")
+                self._source = ""
             else:
                 self._net, self._gross, self._wall = gamma_exposure(chain)
                 self._have_chain = self._gross > 0
+                age_min = (bar.ts_close - chain.ts_event) / 60e9
+                self._source = (f"{chain.source}, as of {format_ns(chain.ts_event)}, "
+                                f"{age_min:.0f} min before this bar's close"
+                                if chain.source else "")
                 self._missing = "options chain without open interest"
 
     def vote(self, ctx: AgentContext) -> Vote:
+        vote = self._gamma_vote(ctx)
+        if self._source and not vote.abstained:
+            return Vote(vote.agent, vote.signal, vote.confidence,
+                        f"{vote.reasoning} [{self._source}]")
+        return vote
+
+    def _gamma_vote(self, ctx: AgentContext) -> Vote:
         if not self._have_chain:
             return Vote.abstain(self.name, self._missing)
         tilt = self._net / self._gross  # -1 all short gamma .. +1 all long gamma

@@ -84,6 +84,10 @@ class SentimentAgent(Agent):
         news_note = (f"news {news:+.2f}" + (f" ('{self._last_headline[:48]}')"
                                              if self._last_headline else "")
                      if self.news_provider is not None else "price/volume only, no news source")
+        outage = getattr(self.news_provider, "outage", None)
+        down = outage() if outage is not None else None
+        if down:  # a live source that is down: the vote rests on price and volume
+            news_note = f"price/volume only: {down}"
         why = (f"momentum {momentum:+.2f}, volume balance {balance:+.2f}, {news_note}, "
                f"vol shock x{shock:.1f}")
         if abs(score) < self.threshold:

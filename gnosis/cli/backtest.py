@@ -43,6 +43,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     source = backtest.add_mutually_exclusive_group()
     source.add_argument("--synthetic", action="store_true", help="use the synthetic market")
     source.add_argument("--data", type=Path, help="CSV or Parquet bars file")
+    source.add_argument("--source", choices=("alpaca",), default=None,
+                        help="download --symbols from Alpaca (--start, --end) into a cache")
+    backtest.add_argument("--start", help="with --source alpaca: first day (YYYY-MM-DD)")
+    backtest.add_argument("--end", help="with --source alpaca: last day (YYYY-MM-DD)")
+    backtest.add_argument("--cache-dir", type=Path, default=None,
+                          help="with --source alpaca: download cache (default ~/.cache/gnosis)")
     backtest.add_argument("--symbol", help="symbol of a --data file that has no symbol column")
     backtest.add_argument("--bars", type=positive_int, default=None,
                           help="synthetic bars to run (default: --days sessions)")
@@ -65,7 +71,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                "slower")
     backtest.add_argument("--timeframe",
                           help="aggregate a --data file's bars into 5Min, 15Min, 1H, 1D ... "
-                               "(default: the interval inferred from its timestamps)")
+                               "(default: the interval inferred from its timestamps); with "
+                               "--source alpaca, the bars to download (default 1Min)")
     backtest.add_argument("--warmup-bars", type=non_negative_int, default=None,
                           help="bars of each symbol folded into the detector, HMM and agents "
                                "before trading, not counted in the results (default for --data: "
@@ -144,13 +151,18 @@ class _Source:
 
 def _check_flags(args: argparse.Namespace) -> None:
     """Refuse flags that do not fit the source before any file is read."""
+    if args.source is None and (args.start or args.end or args.cache_dir is not None):
+        raise CommandError("--start, --end and --cache-dir go with --source alpaca")
+    if args.source is not None and args.sim_inputs is not None:
+        raise CommandError("--sim-inputs switches the synthetic market's simulated inputs; "
+                           "Alpaca's history has none")
     if args.data is not None and args.sim_inputs is not None:
         raise CommandError("--sim-inputs switches the synthetic market's simulated inputs; a "
                            "--data file has none (give it real ones with --options/--news)")
     if args.data is None and (args.options is not None or args.news is not None):
         raise CommandError("--options and --news are for --data files; the synthetic market "
                            "has its own simulated inputs (see --sim-inputs)")
-    if args.data is None and args.timeframe is not None:
+    if args.data is None and args.source is None and args.timeframe is not None:
         raise CommandError("--timeframe aggregates a --data file; the synthetic market is made "
                            "of 1-minute bars")
     if args.data is None and (args.tz is not None or args.epoch_unit is not None):
@@ -162,9 +174,26 @@ def _check_flags(args: argparse.Namespace) -> None:
 
 
 def _open_source(args: argparse.Namespace, config: Any) -> _Source:
+    if args.source == "alpaca":
+        return _open_alpaca(args, config)
     if args.data is not None:
         return _open_file(args)
     return _open_synthetic(args, config)
+
+
+def _open_alpaca(args: argparse.Namespace, config: Any) -> _Source:
+    """Alpaca's history, downloaded once into a Parquet cache (gnosis.adapters.alpaca)."""
+    from gnosis.adapters.alpaca.errors import AlpacaError
+    from gnosis.adapters.alpaca.history import backtest_source
+
+    try:
+        got = backtest_source(args, config)
+    except AlpacaError as exc:
+        raise CommandError(str(exc)) from None
+    return _Source(got["bars"], len(got["bars"]), got["feed"], quarantined=got["quarantined"],
+                   interval_s=got["interval_s"],
+                   warmup=_warmup_plan(args.warmup_bars, got["bars"], got["interval_s"]),
+                   inputs=got["inputs"], described=got["described"])
 
 
 def _open_synthetic(args: argparse.Namespace, config: Any) -> _Source:

@@ -34,8 +34,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                      help="state, journal and memory files (default ./gnosis-state)")
     run.add_argument("--fresh", action="store_true",
                      help="start from an empty state instead of resuming")
-    run.add_argument("--feed", choices=("sim",), default="sim",
-                     help="sim: the embedded synthetic market")
+    run.add_argument("--feed", choices=("sim", "alpaca"), default="sim",
+                     help="sim: the embedded synthetic market; alpaca: Alpaca's live bars "
+                     "(ALPACA_* keys and URLs, see README)")
+    run.add_argument("--broker", choices=("sim", "alpaca"), default="sim",
+                     help="sim: dry run (SimBroker fills); alpaca: orders on the Alpaca paper "
+                     "account (with --feed alpaca)")
+    run.add_argument("--decisions", type=Path, default=None,
+                     help="write one CSV row per live bar and symbol (as gnosis backtest)")
     run.add_argument("--every", type=positive_int, default=1, help="print every n-th quiet bar")
     run.add_argument("--quiet", action="store_true", help="no per-bar console lines")
     run.add_argument("--memory", choices=("on", "off"), default="on",
@@ -68,11 +74,8 @@ def _open_memory(args: argparse.Namespace, config: Any) -> tuple[Any, str]:
 
 
 def main(args: argparse.Namespace) -> int:
-    from gnosis.bootstrap import build_system, run_identity, synthetic_market
+    from gnosis.cli import run_alpaca
     from gnosis.dashboard import launch
-    from gnosis.model.events import Notice
-    from gnosis.trading.console import ConsoleReporter
-    from gnosis.trading.live_bot import LiveBot
 
     config = config_from_args(args)
     if args.token is None and config.dashboard_token is not None:  # env or .env
@@ -81,6 +84,20 @@ def main(args: argparse.Namespace) -> int:
         launch.check(args.dashboard, args.host, args.port, args.token)
     except launch.DashboardError as exc:
         raise CommandError(str(exc)) from None
+    if run_alpaca.wants_alpaca(args):  # --feed alpaca: gnosis/cli/run_alpaca.py
+        return run_alpaca.main(args, config)
+    return _run_simulated(args, config)
+
+
+def _run_simulated(args: argparse.Namespace, config: Any) -> int:
+    """The bot on the embedded synthetic market."""
+    from gnosis.bootstrap import build_system, run_identity, synthetic_market
+    from gnosis.cli import run_alpaca
+    from gnosis.dashboard import launch
+    from gnosis.model.events import Notice
+    from gnosis.trading.console import ConsoleReporter
+    from gnosis.trading.live_bot import LiveBot
+
     state_dir = config.state_dir
     market = synthetic_market(config, history=True)
     warmup_bars = market.bars_in_sessions(config.market.warmup_days)
@@ -102,6 +119,8 @@ def main(args: argparse.Namespace) -> int:
             f"strategy {config.strategy.name}, speed {args.speed:g}x, dry run (SimBroker), "
             f"state in {state_dir}/"
         )
+        if memory is not None:
+            print(f"episodic memory: {state_dir}/memory.duckdb ({memory.count()} episodes)")
     if memory_problem:
         system.bus.publish(Notice(0, 0, memory_problem, {"component": "memory"}))
     bot = LiveBot(engine, market, speed=args.speed, max_bars=args.max_bars,
@@ -116,9 +135,11 @@ def main(args: argparse.Namespace) -> int:
     if dashboard.url:
         print(f"dashboard: {dashboard.url}", file=sys.stderr if args.json else sys.stdout,
               flush=True)
+    decisions = run_alpaca.Decisions(args.decisions, system.bus)
     try:
         summary = bot.run()
     finally:
+        decisions.close()
         dashboard.close()
         if system.store is not None:
             system.store.close()

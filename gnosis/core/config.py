@@ -137,6 +137,21 @@ class MarketConfig(_Section):
         return start
 
 
+class AlpacaConfig(_Section):
+    """How the Alpaca mode behaves (keys and URLs are separate: ``ALPACA_*`` variables)."""
+
+    data_feed: Literal["iex", "sip"] = "iex"  # sip needs a paid market-data plan
+    watchdog_s: float = Field(150.0, gt=0)  # no bar this long while open: reconnect the stream
+    clock_poll_s: float = Field(30.0, gt=0)  # how often /v2/clock is asked
+    order_poll_s: float = Field(10.0, gt=0)  # REST fallback when trade updates are missed
+    stale_after_s: float = Field(120.0, ge=0)  # backfilled bars older than this (venue time)
+    # are folded in without trading when orders go to Alpaca
+    minute_grace_s: float = Field(3.0, ge=0)  # wait for every symbol's bar of a minute
+    options_refresh_s: float = Field(300.0, gt=0)  # option chain snapshot refresh
+    options_days: int = Field(14, ge=1)  # expiries up to this many days ahead
+    news: bool = True
+
+
 class GnosisConfig(BaseSettings):
     """The whole configuration tree."""
 
@@ -158,6 +173,7 @@ class GnosisConfig(BaseSettings):
     execution: ExecutionConfig = ExecutionConfig()
     strategy: StrategyConfig = StrategyConfig()
     market: MarketConfig = MarketConfig()
+    alpaca: AlpacaConfig = AlpacaConfig()
     memory: MemoryConfig = MemoryConfig()
     # the dashboard's control token (GNOSIS_DASHBOARD_TOKEN) and where npm put the chart
     # library when it is not ./node_modules (GNOSIS_NODE_MODULES)

@@ -44,9 +44,10 @@ class OptionContract:
 @dataclass(frozen=True, slots=True)
 class OptionsChain:
     underlying: str
-    ts_event: int
+    ts_event: int  # the time the chain describes (a delayed feed's snapshot is older than now)
     spot: float
     contracts: tuple[OptionContract, ...]
+    source: str = ""  # where it comes from and how late it is, for the agent's reasoning
 
     def __post_init__(self) -> None:
         _positive(f"{self.underlying} spot", self.spot)

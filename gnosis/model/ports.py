@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
 from gnosis.model.memory import MemoryAdvice, Situation
@@ -15,6 +15,23 @@ class MarketFeed(Protocol):
     symbols: tuple[str, ...]
 
     def bars(self) -> Iterator[Bar]: ...
+
+
+class LiveMarketFeed(Protocol):
+    """A feed that delivers bars itself as they happen (a venue's stream): history for the
+    warm-up first, then ``start`` hands each new bar to ``sink`` in order, from its own thread,
+    resuming after ``resume_after[symbol]`` (backfilling what it missed)."""
+
+    symbols: tuple[str, ...]
+    is_live: bool
+
+    def history(self) -> Iterator[Bar]: ...
+
+    def start(self, sink: Callable[[Any], None], resume_after: dict[str, int], *,
+              notify: Callable[[str], None] | None = None,
+              fail: Callable[[str], None] | None = None) -> None: ...
+
+    def stop(self) -> None: ...
 
 
 class Strategy(Protocol):

@@ -155,6 +155,7 @@ class FastBrain:
         self._since_refresh = hedge.refresh_bars - 1 - hedge.stagger  # as HedgeAgent
         self._wall = 0.0
         self._missing = hedge._missing
+        self._source = ""  # a live chain's source and age, as HedgeAgent says it
         self._hedge_abstains = Vote.abstain("hedge", self._missing)  # the same until it changes
         # Sentiment's side input
         self.news_provider = sentiment.news_provider
@@ -221,14 +222,21 @@ class FastBrain:
                                               bar.ts_close)
             if chain is None or not chain.contracts:
                 self.i[k.I_H_HAVE_CHAIN] = 0
-                self._missing = (f"no options snapshot of {bar.symbol} by "
+                reason = getattr(self.chain_provider, "missing_reason", None)  # as HedgeAgent
+                self._missing = (reason(bar.symbol) if reason else
+                                 f"no options snapshot of {bar.symbol} by "
                                  f"{format_ns(bar.ts_close)}")
+                self._source = ""
             else:
                 net, gross, wall = gamma_exposure(chain)
                 f = self.f
                 f[k.H_NET], f[k.H_GROSS], f[k.H_WALL] = net, gross, wall
                 self._wall = wall
                 self.i[k.I_H_HAVE_CHAIN] = int(gross > 0)
+                age_min = (bar.ts_close - chain.ts_event) / 60e9
+                self._source = (f"{chain.source}, as of {format_ns(chain.ts_event)}, "
+                                f"{age_min:.0f} min before this bar's close"
+                                if chain.source else "")
                 self._missing = "options chain without open interest"
             self._hedge_abstains = Vote.abstain("hedge", self._missing)
         except Exception as exc:  # noqa: BLE001 - as the reference: an agent error, not a crash
@@ -296,6 +304,12 @@ class FastBrain:
                            reason, self.bars)
 
     def _hedge_vote(self, out: list[float]) -> Vote:
+        vote = self._gamma_vote(out)
+        if self._source and not vote.abstained:
+            return Vote("hedge", vote.signal, vote.confidence, f"{vote.reasoning} [{self._source}]")
+        return vote
+
+    def _gamma_vote(self, out: list[float]) -> Vote:
         v = _V
         code = out[v]
         if code == k.ABSTAIN:
@@ -346,6 +360,10 @@ class FastBrain:
         last = self._last_headline
         news_note = ((f"news {news:+.2f}" + (f" ('{last[:48]}')" if last else ""))
                      if self.news_provider is not None else "price/volume only, no news source")
+        outage = getattr(self.news_provider, "outage", None)
+        down = outage() if outage is not None else None
+        if down:  # as SentimentAgent: a live source that is down
+            news_note = f"price/volume only: {down}"
         why = (f"momentum {momentum:+.2f}, volume balance {balance:+.2f}, {news_note}, "
                f"vol shock x{shock:.1f}")
         if code == k.S_NEUTRAL:

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from gnosis.core.bus import EventBus
 from gnosis.model.events import (
     DecisionMade,
+    MemoryRecalled,
     Notice,
     OrderFilled,
     PositionClosed,
@@ -49,6 +50,7 @@ class ConsoleReporter:
         bus.subscribe(PositionClosed, self.on_position_closed)
         bus.subscribe(TradingStateChanged, self.on_trading_state_changed)
         bus.subscribe(Notice, self.on_notice)
+        bus.subscribe(MemoryRecalled, self.on_memory_recalled)
 
     def _print(self, text: str) -> None:
         print(text, file=self.out, flush=True)
@@ -121,6 +123,13 @@ class ConsoleReporter:
             f"  closed {trade.side} {trade.quantity:g} {trade.symbol}: {trade.exit_reason}, "
             f"pnl {trade.pnl:+,.2f} ({trade.return_pct:+.2%}) after {trade.bars_held} bars"
         )
+
+    def on_memory_recalled(self, event: MemoryRecalled) -> None:
+        """A line only when memory changed something: its evidence and its nudge."""
+        advice, situation = event.advice, event.situation
+        if advice.size_scale == 1.0 and advice.confidence == situation.confidence:
+            return
+        self._print(f"  memory {situation.symbol}: {advice.reason}")
 
     def on_trading_state_changed(self, event: TradingStateChanged) -> None:
         self._print(f"!! trading {event.previous.value} -> {event.current.value}: {event.reason}")

@@ -283,6 +283,10 @@ class Engine:
         if self._admit(bar):
             self.strategy.on_bar(bar)
 
+    def last_bar_ts(self) -> dict[str, int]:
+        """The start of the last bar taken of each symbol: a live feed resumes after it."""
+        return dict(self._last_ts)
+
     def commit_warm_up(self) -> None:
         """Persist the state after the warm-up, so a restart does not redo it."""
         if self.store is not None and self.sequence:

@@ -1,33 +1,69 @@
-"""The live loop: a paced feed thread puts bars on an ordered queue; one core thread consumes.
+"""The live loop: a feed thread puts bars on an ordered queue; one core thread consumes.
 
-Adapters (the feed here, later websockets and the dashboard) only put events on the queue;
-only the core thread touches the engine. ``--speed`` is simulated seconds per real second;
-closed-market hours are skipped rather than waited out, so a simulated night takes no time.
+Adapters (feeds, venue streams, the dashboard) only put events on the queue; only the core
+thread touches the engine. Two kinds of feed:
+- a paced feed (the synthetic market, a replay): ``feed.bars()`` is an iterator that a feed
+  thread paces by ``--speed`` (simulated seconds per real second; closed-market hours are
+  skipped rather than waited out), the first ``warmup_bars`` being history;
+- a live feed (``feed.is_live``, e.g. ``AlpacaFeed``): its own threads deliver bars as they
+  arrive (no pacing); warm-up comes from ``feed.history()`` on a fresh start, and a restart
+  resumes after the last committed bar of each symbol (the feed backfills the gap). A
+  ``HistoryBar`` from it is folded into the strategy without trading.
+``services`` (a venue broker's streams, side-input refreshers) start after the warm-up and
+before the first live bar, and stop with the bot.
 """
 
 from __future__ import annotations
 
+import logging
 import queue
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, cast
 
 from gnosis.core import background
 from gnosis.core.clock import LiveClock
 from gnosis.model.events import Notice
-from gnosis.model.ports import MarketFeed
+from gnosis.model.ports import LiveMarketFeed, MarketFeed
 from gnosis.model.types import Bar, Fill, InvalidValue, format_ns
 from gnosis.trading.engine import Engine
 from gnosis.trading.inbox import Inbox, InboxMessage
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True, slots=True)
 class BrokerFills:
-    """Fills a venue reported (from its stream thread), for the core to book."""
+    """Fills a venue reported (from its stream thread), for the core to book. ``before`` runs
+    on the core thread just before they are booked (the broker's watermark of booked fills)."""
 
     fills: tuple[Fill, ...]
+    before: Callable[[], None] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryBar:
+    """A bar a live feed backfilled too late to trade on: folded in without trading."""
+
+    bar: Bar
+
+
+@dataclass(frozen=True, slots=True)
+class CoreTask:
+    """Work an adapter needs done on the core thread (reconciliation, a journaled notice)."""
+
+    run: Callable[[Engine], None]
+    what: str
+
+
+class Service(Protocol):
+    """Something that runs beside the core while the bot runs (a venue's streams)."""
+
+    def start(self, bot: LiveBot) -> None: ...
+
+    def stop(self) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,12 +95,13 @@ class LiveBot:
     def __init__(
         self,
         engine: Engine,
-        feed: MarketFeed,
+        feed: MarketFeed | LiveMarketFeed,
         *,
         speed: float = 60.0,
         max_bars: int | None = None,
         warmup_bars: int = 0,
         wall: LiveClock | None = None,
+        services: Sequence[Service] = (),
     ) -> None:
         if speed <= 0:
             raise ValueError("speed must be positive (simulated seconds per real second)")
@@ -76,11 +113,14 @@ class LiveBot:
         self.wall = wall or LiveClock()
         self.queue: queue.Queue[Any] = queue.Queue(maxsize=10_000)
         # commands and venue events jump the bar queue: the core takes them before its next bar
-        self._commands: queue.SimpleQueue[Command | BrokerFills | OrderEnded] = \
+        self._commands: queue.SimpleQueue[Command | BrokerFills | OrderEnded | CoreTask] = \
             queue.SimpleQueue()
         self.quarantined = 0
         self._stopping = threading.Event()
         self._last_bar: Bar | None = None
+        self.services = tuple(services)
+        self._live = bool(getattr(feed, "is_live", False))
+        self.failure: str | None = None  # why a live feed or venue stopped the bot
 
     def command(self, name: str, reason: str = "") -> None:
         """Thread-safe and never blocking: ask the core to halt, resume, flatten or stop.
@@ -97,9 +137,33 @@ class LiveBot:
     def stop(self) -> None:
         self._stopping.set()
 
-    def on_broker_fills(self, fills: list[Fill]) -> None:
+    def on_broker_fills(self, fills: Sequence[Fill],
+                        before: Callable[[], None] | None = None) -> None:
         """Thread-safe: a venue's fills, booked by the core before its next bar."""
-        self._commands.put(BrokerFills(tuple(fills)))
+        self._commands.put(BrokerFills(tuple(fills), before))
+
+    def call_soon(self, run: Callable[[Engine], None], what: str) -> None:
+        """Thread-safe: run ``run(engine)`` on the core thread before its next bar."""
+        self._commands.put(CoreTask(run, what))
+
+    def notify(self, message: str) -> None:
+        """Thread-safe: journal and show a notice (from the core thread)."""
+        self.call_soon(lambda engine: engine.note(message), "notice")
+
+    def fail(self, message: str) -> None:
+        """Thread-safe: something outside cannot go on (rejected keys): say so and stop."""
+        self.failure = message
+        self.notify(message)
+        self.stop()
+
+    def offer(self, item: Bar | HistoryBar) -> None:
+        """Thread-safe: a live feed's next bar, in order (blocks while the queue is full)."""
+        while not self._stopping.is_set():
+            try:
+                self.queue.put(item, timeout=_POLL_S)
+                return
+            except queue.Full:
+                continue
 
     def on_order_ended(self, client_order_id: str, status: str, reason: str) -> None:
         """Thread-safe: a venue ended one of our orders on its own."""
@@ -109,7 +173,7 @@ class LiveBot:
         skip = self.engine.sequence  # bars already committed before a restart
         live_done = max(0, skip - self.warmup_bars)
         budget = None if self.max_bars is None else self.max_bars - live_done
-        for index, bar in enumerate(self.feed.bars()):
+        for index, bar in enumerate(cast(MarketFeed, self.feed).bars()):
             if index < skip:
                 continue
             if budget is not None:
@@ -146,16 +210,66 @@ class LiveBot:
         previous = self._install_signal_handlers()  # Ctrl-C in the warm-up stops cleanly too
         background.use_worker_thread()  # HMM refits off the core thread, effective bars fixed
         try:
-            self._warm_up()
-            producer = threading.Thread(target=self._produce, name="gnosis-feed", daemon=True)
-            producer.start()
+            if self._live:
+                self._run_live()
+            else:
+                self._warm_up()
+                producer = threading.Thread(target=self._produce, name="gnosis-feed",
+                                            daemon=True)
+                producer.start()
+                self._start_inbox()
+                self._consume()
+        finally:
+            self._stopping.set()
+            self._restore_signal_handlers(previous)
+        summary = engine.summary()
+        if self.failure is not None:
+            summary["error"] = self.failure
+        return summary
+
+    def _run_live(self) -> None:
+        """Warm up from history (fresh start only), start the services (a venue broker
+        reconciles here, before any new order), then the feed, then consume."""
+        engine = self.engine
+        feed = cast(LiveMarketFeed, self.feed)
+        if engine.sequence == 0:
+            self._warm_up_live()
+        started: list[Service] = []
+        try:
+            for service in self.services:
+                if self._stopping.is_set():
+                    return
+                service.start(self)
+                started.append(service)
+            self._drain_commands()  # what the services found, before the first bar
+            if self._stopping.is_set():
+                return
+            feed.start(self.offer, engine.last_bar_ts(), notify=self.notify, fail=self.fail)
             self._start_inbox()
             self._consume()
         finally:
             self._stopping.set()
-            self._restore_signal_handlers(previous)
-            background.use_inline()
-        return engine.summary()
+            feed.stop()
+            for service in reversed(started):
+                service.stop()
+            self._drain_commands()
+            engine.commit_now()
+
+    def _warm_up_live(self) -> None:
+        engine = self.engine
+        began = self.wall.monotonic_ns()
+        done, last = 0, None
+        for bar in cast(LiveMarketFeed, self.feed).history():
+            if self._stopping.is_set():
+                break
+            engine.warm_up(bar)
+            done, last = done + 1, bar
+        engine.commit_warm_up()
+        seconds = (self.wall.monotonic_ns() - began) / 1e9
+        through = "" if last is None else f" through {format_ns(last.ts_close)}"
+        engine.note(f"warmed up on {done} history bars{through} in {seconds:.1f} s"
+                    if not self._stopping.is_set() else
+                    f"warm-up stopped after {done} history bars")
 
     def _consume(self) -> None:
         """The core loop: commands first, then the next bar; a stop ends it within _POLL_S."""
@@ -171,6 +285,13 @@ class LiveBot:
             if isinstance(item, Bar):
                 self._last_bar = item
                 engine.on_bar(item)
+                if self._live and self.max_bars is not None \
+                        and engine.stats.bars >= self.max_bars:
+                    break
+            elif isinstance(item, HistoryBar):
+                engine.warm_up(item.bar)
+                if self.queue.empty():
+                    engine.commit_warm_up()
             elif isinstance(item, Notice):
                 engine.bus.publish(item)
         self._drain_commands()
@@ -182,11 +303,22 @@ class LiveBot:
             except queue.Empty:
                 return
             if isinstance(item, BrokerFills):
+                if item.before is not None:
+                    item.before()
                 self.engine.on_broker_fills(item.fills)
             elif isinstance(item, OrderEnded):
                 self.engine.on_order_ended(item.client_order_id, item.status, item.reason)
+            elif isinstance(item, CoreTask):
+                self._run_task(item)
             else:
                 self._apply(item)
+
+    def _run_task(self, task: CoreTask) -> None:
+        try:
+            task.run(self.engine)
+        except Exception as exc:  # noqa: BLE001 - an adapter's task must never stop the core
+            log.warning("core task %s failed: %s", task.what, exc, exc_info=True)
+            self.engine.note(f"{task.what} failed: {type(exc).__name__}: {exc}")
 
     def _start_inbox(self) -> None:
         """Commands from other processes (``gnosis resume`` while this bot runs)."""
@@ -211,7 +343,7 @@ class LiveBot:
         began = self.wall.monotonic_ns()
         last: Bar | None = None
         try:
-            for index, bar in enumerate(self.feed.bars()):
+            for index, bar in enumerate(cast(MarketFeed, self.feed).bars()):
                 if index >= self.warmup_bars or self._stopping.is_set():
                     break
                 if index >= start:
@@ -259,3 +391,136 @@ class LiveBot:
     def _restore_signal_handlers(previous: dict[int, Any]) -> None:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+
+
+LIVE_MONEY_REFUSED = (
+    "paper_mode=False would trade real money: Gnosis trades paper accounts only (DESIGN §1); "
+    "use paper_mode=True with paper keys")
+INTERVALS = ("1Min",)
+
+
+class TradingRefused(ValueError):
+    """A ``LiveTradingBot`` configuration Gnosis will not run, with the reason."""
+
+
+class LiveTradingBot:
+    """The seed's Python API: ``LiveTradingBot(symbol="SPY", bar_interval="1Min",
+    enable_memory=True, enable_trading=False, paper_mode=True).run()``.
+
+    ``feed="sim"`` (default) runs on the embedded synthetic market with the SimBroker, as
+    ``gnosis run`` does; ``feed="alpaca"`` runs on Alpaca's live bars (``ALPACA_*`` keys from
+    the environment or ``.env``): ``enable_trading=False`` is a dry run (decisions on Alpaca's
+    data, SimBroker fills, nothing sent to Alpaca), ``enable_trading=True`` places the orders
+    on the paper account. ``paper_mode=False`` is refused. ``run()`` blocks and returns the
+    summary; ``stop()`` ends it cleanly from another thread. The objects are wired by the same
+    functions as the command line (``gnosis.bootstrap``, ``gnosis.adapters.alpaca.wiring``).
+    """
+
+    def __init__(self, symbol: str = "SPY", bar_interval: str = "1Min",
+                 enable_memory: bool = True, enable_trading: bool = False,
+                 paper_mode: bool = True, *, symbols: Sequence[str] | None = None,
+                 feed: str = "sim", state_dir: Any = None, fresh: bool = False,
+                 speed: float = 60.0, max_bars: int | None = None,
+                 warmup_days: int | None = None, console: bool = True,
+                 config: Any = None) -> None:
+        if not paper_mode:
+            raise TradingRefused(LIVE_MONEY_REFUSED)
+        if bar_interval not in INTERVALS:
+            raise TradingRefused(f"bar_interval {bar_interval!r}: the live bot trades 1Min bars "
+                                 "(gnosis backtest --timeframe replays coarser ones)")
+        if feed not in ("sim", "alpaca"):
+            raise TradingRefused(f"feed {feed!r}: one of 'sim', 'alpaca'")
+        if enable_trading and feed != "alpaca":
+            raise TradingRefused("enable_trading=True places orders on the Alpaca paper "
+                                 "account, which trades on Alpaca's data: use feed='alpaca'")
+        self.symbols = tuple(s.upper() for s in (symbols or (symbol,)))
+        self.bar_interval = bar_interval
+        self.enable_memory = enable_memory
+        self.enable_trading = enable_trading
+        self.paper_mode = paper_mode
+        self.feed = feed
+        self.state_dir = state_dir
+        self.fresh = fresh
+        self.speed = speed
+        self.max_bars = max_bars
+        self.warmup_days = warmup_days
+        self.console = console
+        self._config = config
+        self.memory_note = ""
+        self.bot: LiveBot | None = None
+        self.parts: Any = None
+        self._stop_requested = threading.Event()
+
+    def _configuration(self) -> Any:
+        from pathlib import Path
+
+        from gnosis.core.config import MarketConfig, load_config
+
+        base = self._config or load_config()
+        market = base.market.model_dump()
+        market["symbols"] = self.symbols
+        if self.warmup_days is not None:
+            market["warmup_days"] = self.warmup_days
+        update: dict[str, Any] = {"market": MarketConfig(**market)}
+        if self.state_dir is not None:
+            update["state_dir"] = Path(self.state_dir)
+        return base.model_copy(update=update)
+
+    def _memory(self, config: Any) -> Any:
+        """The episodic memory (called once the state directory's lock is ours)."""
+        if not self.enable_memory:
+            self.memory_note = "episodic memory off (enable_memory=False)"
+            return None
+        from gnosis.memory import MemoryUnavailable, discard_memory, open_memory
+
+        if self.fresh:
+            discard_memory(config.state_dir)
+        try:
+            return open_memory(config.state_dir, config=config.memory)
+        except MemoryUnavailable as exc:  # memory is advisory: trade on, and say why
+            self.memory_note = f"episodic memory unavailable ({exc}); running without it"
+            return None
+
+    def run(self) -> dict[str, Any]:
+        config = self._configuration()
+        if self.feed == "alpaca":
+            from gnosis.adapters.alpaca.wiring import build_alpaca_bot
+
+            bot, system, self.parts = build_alpaca_bot(
+                config, broker="alpaca" if self.enable_trading else "sim",
+                state_dir=config.state_dir, fresh=self.fresh, max_bars=self.max_bars)
+        else:
+            from gnosis.bootstrap import build_system, run_identity, synthetic_market
+
+            market = synthetic_market(config, history=True)
+            system = build_system(config, market, market=market, state_dir=config.state_dir,
+                                  identity=run_identity(config, "synthetic"), fresh=self.fresh)
+            bot = LiveBot(system.engine, market, speed=self.speed, max_bars=self.max_bars,
+                          warmup_bars=market.bars_in_sessions(config.market.warmup_days))
+        memory = self._memory(config)
+        system.engine.attach_memory(memory)
+        if self.console:
+            from gnosis.trading.console import ConsoleReporter
+
+            ConsoleReporter(system.bus, equity=lambda: system.engine.positions.equity)
+        if self.memory_note:
+            system.engine.note(self.memory_note)
+        self.bot = bot
+        if self._stop_requested.is_set():
+            bot.stop()
+        try:
+            summary = bot.run()
+        finally:
+            if system.store is not None:
+                system.store.close()
+            if memory is not None:
+                memory.close()
+        summary["memory"] = self.memory_note or "on"
+        return summary
+
+    def stop(self) -> None:
+        """End ``run()`` cleanly (thread-safe; before ``run()`` it ends as soon as it starts)."""
+        self._stop_requested.set()
+        if self.bot is not None:
+            self.bot.stop()
+

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import pickle
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,7 @@ from gnosis.bootstrap import simulated_inputs
 from gnosis.cli import main
 from gnosis.data.replay import load_bars
 from gnosis.data.synthetic import SyntheticMarket
+from gnosis.model.market import OptionsChain
 from gnosis.model.types import Bar, Decision
 from gnosis.strategies.ensemble import AgentEnsemble
 from gnosis.strategies.fast import FastBrain, UnsupportedForFastPath
@@ -98,6 +100,57 @@ def test_gaps_zero_volumes_and_flat_bars() -> None:
     fast, fast_errors = decide(bars, True)
     assert reference == fast, first_difference(reference, fast)
     assert errors == fast_errors and errors["liquidity"] > 0
+
+
+class _LiveStyleChains:
+    """A live source's extras: a chain names its source and age; a missing one says why."""
+
+    def __init__(self, inner: object) -> None:
+        self.inner = inner
+
+    def chain(self, symbol: str, spot: float, as_of_ns: int) -> OptionsChain | None:
+        if (as_of_ns // 60_000_000_000) % 300 < 60:  # an hour in five: the source is down
+            return None
+        chain = self.inner.chain(symbol, spot, as_of_ns)  # type: ignore[attr-defined]
+        return None if chain is None else replace(
+            chain, ts_event=as_of_ns - 15 * 60_000_000_000, source="test chains (15 min)")
+
+    def missing_reason(self, symbol: str) -> str:
+        return f"test chains of {symbol} down"
+
+
+class _LiveStyleNews:
+    """A live news source that is down now and then and says so."""
+
+    def __init__(self, inner: object) -> None:
+        self.inner = inner
+        self.calls = 0
+
+    def headlines(self, symbol: str, after_ns: int, until_ns: int) -> list[object]:
+        self.calls += 1
+        return self.inner.headlines(symbol, after_ns, until_ns)  # type: ignore[attr-defined]
+
+    def outage(self) -> str | None:
+        return "test news down" if (self.calls // 200) % 3 == 2 else None
+
+
+def test_live_sources_that_name_themselves_and_go_down(market: SyntheticMarket) -> None:
+    """The Alpaca adapters' chain source and age, missing reason and news outage reach the
+    reasoning the same way on both paths."""
+    bars = [bar for bar in market.bars() if bar.symbol == "SPY"][:2_000]
+    runs = []
+    for fast in (False, True):
+        inputs = simulated_inputs(market, 7)
+        strategy = AgentEnsemble(seed=7, fast=fast,
+                                 chain_provider=_LiveStyleChains(inputs.options),
+                                 news_provider=_LiveStyleNews(inputs.news))
+        runs.append([strategy.on_bar(bar) for bar in bars])
+    reference, fast_run = runs
+    assert reference == fast_run, first_difference(reference, fast_run)
+    reasons = [v.reasoning for d in fast_run for v in d.votes]
+    assert any("[test chains (15 min)" in r for r in reasons)
+    assert any(r == "test chains of SPY down" for r in reasons)
+    assert any("price/volume only: test news down" in r for r in reasons)
 
 
 def test_a_snapshot_mid_run_resumes_identically(market: SyntheticMarket) -> None:

@@ -1,0 +1,1 @@
+"""Adapters: the outside world (venues, data vendors) behind the model's ports."""

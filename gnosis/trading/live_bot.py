@@ -222,6 +222,7 @@ class LiveBot:
         finally:
             self._stopping.set()
             self._restore_signal_handlers(previous)
+            background.use_inline()
         summary = engine.summary()
         if self.failure is not None:
             summary["error"] = self.failure

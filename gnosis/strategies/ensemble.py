@@ -13,7 +13,7 @@ import io
 import logging
 import pickle
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,8 +75,13 @@ class AgentEnsemble:
         news_provider: NewsProvider | None = None,
         detector_factory: Callable[[int], RegimeDetector] | None = None,
         fast: bool = True,
+        symbols: Sequence[str] = (),
     ) -> None:
         self.fast = fast
+        # a symbol's place in the configured list staggers its HMM fits and options reads; it
+        # must not depend on which symbol's first bar arrives first (a live stream's order is
+        # not a replay's), or live and replay would fit on different bars
+        self._places = {symbol: place for place, symbol in enumerate(symbols)}
         self.chain_provider = chain_provider
         self.news_provider = news_provider
         self._seed = seed
@@ -87,13 +92,15 @@ class AgentEnsemble:
     def _brain(self, bar: Bar) -> _SymbolBrain:
         brain = self._brains.get(bar.symbol)
         if brain is None:
+            place = self._places.get(bar.symbol)
+            if place is None:  # not configured (a data file's symbols): order of appearance
+                place = len(self._places) + sum(s not in self._places for s in self._brains)
             factory = self._detector_factory
             detector = (factory(bar.interval_s) if factory is not None else
                         RegimeDetector(interval_s=bar.interval_s, seed=self._seed,
-                                       hmm_stagger=len(self._brains)))
+                                       hmm_stagger=place))
             agents = build_default_agents(self.chain_provider, self.news_provider,
-                                          interval_s=bar.interval_s,
-                                          stagger=len(self._brains))
+                                          interval_s=bar.interval_s, stagger=place)
             if self.fast:
                 brain = _SymbolBrain(None, [], FastBrain(detector, agents))
             else:

@@ -167,3 +167,26 @@ def test_simulated_inputs_exist_only_on_the_synthetic_market(
     assert isinstance(on_data, AgentEnsemble)
     assert on_data.chain_provider is None and on_data.news_provider is None
     assert SideInputs() == SideInputs(None, None)
+
+
+def test_a_symbols_place_comes_from_the_configured_list_not_from_arrival_order() -> None:
+    """A live stream may deliver the first minute's bars in any order; the HMM fit stagger and
+    the options-read stagger follow the configured list, so the decisions do not change."""
+    market = SyntheticMarket(symbols=("SPY", "QQQ"), seed=3, days=4)
+    bars = list(market.bars())
+    swapped = list(bars)
+    first = [b for b in bars if b.ts_event == bars[0].ts_event]
+    assert [b.symbol for b in first] == ["SPY", "QQQ"]
+    swapped[0], swapped[1] = swapped[1], swapped[0]  # QQQ's first bar arrives first
+    runs = []
+    for stream in (bars, swapped):
+        inputs = simulated_inputs(market, seed=3)
+        strategy = AgentEnsemble(seed=3, chain_provider=inputs.options,
+                                 news_provider=inputs.news, symbols=("SPY", "QQQ"))
+        decided = [strategy.on_bar(bar) for bar in stream]
+        runs.append(sorted(decided, key=lambda d: (d.ts_event, d.symbol)))
+    assert runs[0] == runs[1]
+    unplaced = AgentEnsemble(seed=3, symbols=())
+    for bar in swapped[:2]:
+        unplaced.on_bar(bar)
+    assert unplaced._brains["QQQ"].fast.hmm.first_fit < unplaced._brains["SPY"].fast.hmm.first_fit

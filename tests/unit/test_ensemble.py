@@ -138,8 +138,9 @@ def test_the_detector_and_agents_are_built_for_the_feeds_interval() -> None:
         strategy.on_bar(bar)
     daily, minute = strategy.regime_of("D"), strategy.regime_of("M")
     assert daily.interval_s == 86_400 and minute.interval_s == 60
-    # M is the run's second symbol: its first fit is staggered by one bar
-    assert daily.hmm.first_fit == 200 and minute.hmm.first_fit == 601
+    # the configured symbol (SPY) holds place 0; D and M, not configured, take places 1 and 2
+    # in order of appearance: M's first fit is staggered by two bars
+    assert daily.hmm.first_fit == 200 and minute.hmm.first_fit == 602
     fast = strategy._brains["D"].fast
     assert fast is not None and fast.refresh_bars == 1  # the default path is the fast one
     reference = AgentEnsemble(fast=False)

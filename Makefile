@@ -4,9 +4,13 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
+# NautilusTrader pins pandas below 3: it gets a virtualenv of its own, so the test suite's
+# environment never changes
+PEERS_VENV := .venv-peers
+PEERS_STAMP := $(PEERS_VENV)/.installed
 
 .PHONY: help setup run backtest bench test test-fast lint typecheck bench-backtrader \
-	bench-dashboard chromium golden mutation clean
+	bench-dashboard bench-peers parity chromium golden mutation clean
 
 help:            ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -41,6 +45,18 @@ bench: $(STAMP)  ## gnosis bench --json on 100,000 bars
 bench-backtrader: $(STAMP)  ## the same SMA crossover in gnosis and backtrader, ratio of bars/s
 	$(BIN)/python benchmarks/bench_vs_backtrader.py
 
+$(PEERS_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(PEERS_VENV)
+	$(PEERS_VENV)/bin/pip install --quiet --upgrade pip
+	$(PEERS_VENV)/bin/pip install --quiet -e '.[bench,peers]'
+	touch $(PEERS_STAMP)
+
+bench-peers: $(PEERS_STAMP)  ## gnosis SMA + full pipeline vs backtrader and NautilusTrader, same bars
+	$(PEERS_VENV)/bin/python benchmarks/bench_peers.py
+
+parity: $(STAMP)  ## fast path vs reference path: 1,000,000 synthetic bars and real files, byte for byte
+	$(BIN)/python benchmarks/fast_parity.py
+
 test: setup      ## the whole test suite (browser test included)
 	$(BIN)/python -m pytest
 
@@ -66,4 +82,4 @@ typecheck: $(STAMP)  ## mypy on the package
 	$(BIN)/mypy
 
 clean:           ## remove the virtualenv and caches
-	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache node_modules test-artifacts
+	rm -rf $(VENV) $(PEERS_VENV) .pytest_cache .ruff_cache .mypy_cache node_modules test-artifacts

@@ -56,11 +56,13 @@ def simulated_inputs(market: Any, seed: int, which: tuple[str, ...] = SIM_INPUTS
 
 
 def build_strategy(config: GnosisConfig, market: Any = None,
-                   inputs: SideInputs | None = None) -> Strategy:
+                   inputs: SideInputs | None = None,
+                   symbols: tuple[str, ...] | None = None) -> Strategy:
     """The configured strategy: the five-agent ensemble (default) or the SMA crossover.
 
     ``inputs`` defaults to the synthetic market's simulated ones when ``market`` is the
-    synthetic market, and to none otherwise."""
+    synthetic market, and to none otherwise. ``symbols`` (default: the configured ones, a data
+    file's own otherwise) fixes each symbol's place in the run, which staggers its HMM fits."""
     if config.strategy.name == "sma":
         from gnosis.strategies.sma_crossover import SmaCrossover
 
@@ -71,7 +73,9 @@ def build_strategy(config: GnosisConfig, market: Any = None,
     if inputs is None:
         synthetic = getattr(market, "phase_at", None) is not None
         inputs = simulated_inputs(market, seed) if synthetic else SideInputs()
-    return AgentEnsemble(seed=seed, chain_provider=inputs.options, news_provider=inputs.news)
+    return AgentEnsemble(seed=seed, chain_provider=inputs.options, news_provider=inputs.news,
+                         fast=config.strategy.fast,
+                         symbols=config.market.symbols if symbols is None else symbols)
 
 
 def run_identity(config: GnosisConfig, market: str) -> dict[str, Any]:

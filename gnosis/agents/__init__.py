@@ -24,9 +24,11 @@ NEWS_HALF_LIFE_S = 3_600
 
 
 def build_default_agents(chain_provider: Any = None, news_provider: Any = None,
-                         quote_provider: Any = None, interval_s: int = 60) -> list[Agent]:
+                         quote_provider: Any = None, interval_s: int = 60,
+                         stagger: int = 0) -> list[Agent]:
     """Hedge, Liquidity, Sentiment, Wyckoff, Markov, in that order, for bars of
-    ``interval_s`` seconds."""
+    ``interval_s`` seconds; ``stagger`` is the symbol's place in the run (it spreads the
+    options chain reads of many symbols)."""
     from gnosis.agents.hedge import HedgeAgent
     from gnosis.agents.liquidity import BIN_FRACTION, LiquidityAgent
     from gnosis.agents.markov import MarkovAgent
@@ -36,7 +38,7 @@ def build_default_agents(chain_provider: Any = None, news_provider: Any = None,
     refresh_bars = max(1, round(bars_in(CHAIN_REFRESH_S, interval_s)))
     bin_fraction = BIN_FRACTION * math.sqrt(trading_seconds(interval_s) / 60.0)
     return [
-        HedgeAgent(chain_provider, refresh_bars=refresh_bars),
+        HedgeAgent(chain_provider, refresh_bars=refresh_bars, stagger=stagger),
         LiquidityAgent(quote_provider, bin_fraction=bin_fraction),
         SentimentAgent(news_provider, half_life_bars=bars_in(NEWS_HALF_LIFE_S, interval_s)),
         WyckoffAgent(),

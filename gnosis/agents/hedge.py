@@ -6,9 +6,11 @@ runs. Convention (the usual GEX one): dealers are long the calls and short the p
 customers trade, so call gamma counts positive and put gamma negative:
 ``GEX = sum(gamma * open_interest * 100 * spot^2 * 1%)``. Greeks come from the chain when the
 feed has them, else from the ``blackscholes`` library. The chain is the one known at the bar's
-close (``chain(symbol, spot, bar.ts_close)``: a snapshot taken later is never seen), re-read
-every ``refresh_bars`` bars (as a snapshot poll would be: an hour of trading time, see
-``gnosis.agents.build_default_agents``), not every bar. Without a chain provider (replayed data
+close (``chain(symbol, spot, bar.ts_close)``: a snapshot taken later is never seen), read every
+``refresh_bars`` bars (as a snapshot poll would be: an hour of trading time, see
+``gnosis.agents.build_default_agents``), not every bar: the first symbol of a run on bars 1,
+1 + refresh_bars, ..., the k-th k bars (mod ``refresh_bars``) later, so many symbols spread
+their reads over the hour. Without a chain provider (replayed data
 without ``--options``) the agent abstains with "no options data".
 """
 
@@ -67,20 +69,24 @@ class HedgeAgent(Agent):
     name = "hedge"
 
     def __init__(self, chain_provider: OptionsChainProvider | None = None,
-                 refresh_bars: int = 60, min_tilt: float = 0.1) -> None:
+                 refresh_bars: int = 60, min_tilt: float = 0.1, stagger: int = 0) -> None:
         self.chain_provider = chain_provider
         self.refresh_bars = refresh_bars
         self.min_tilt = min_tilt
+        # the k-th symbol of a run reads its chain k bars (mod refresh_bars) later: 500 symbols
+        # that start together do not all read in the same minute
+        self.stagger = stagger % refresh_bars
         self._atr = ATR(14)
         self._closes = RingBuffer(MOMENTUM_BARS + 1)
         self._var = 0.0
         self._prev = 0.0
-        self._since_refresh = refresh_bars
+        self._since_refresh = refresh_bars - 1 - self.stagger  # first read: bar 1 + stagger
         self._net = 0.0
         self._gross = 0.0
         self._wall = 0.0
         self._have_chain = False
-        self._missing = "no options data"
+        self._missing = "no options data" if chain_provider is None else \
+            "options chain not read yet"
         self._source = ""  # a live chain's source and age, said in every vote
 
     def update(self, ctx: AgentContext) -> None:

@@ -81,7 +81,8 @@ class LiquidityAgent(Agent):
         sx, sy = self._sx.update(x), self._sy.update(r)
         sxx, sxy = self._sxx.update(x * x), self._sxy.update(x * r)
         n = min(self._bars, self.window)
-        var_x = sxx / n - (sx / n) ** 2
+        mean_x = sx / n
+        var_x = sxx / n - mean_x * mean_x  # a product, not ** 2: the same bits in compiled code
         if var_x > 1e-12:
             self._lambda = (sxy / n - sx / n * sy / n) / var_x
             self._lambda_mean += 0.01 * (self._lambda - self._lambda_mean)

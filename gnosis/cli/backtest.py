@@ -65,6 +65,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                           help="start memory from an earlier run's store (its episodes must "
                                "end before this run's first bar)")
     backtest.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    backtest.add_argument("--reference", action="store_true",
+                          help="run the agents' reference per-bar path (the readable "
+                               "specification) instead of the compiled one: same decisions, "
+                               "slower")
     backtest.add_argument("--timeframe",
                           help="aggregate a --data file's bars into 5Min, 15Min, 1H, 1D ... "
                                "(default: the interval inferred from its timestamps); with "
@@ -364,6 +368,15 @@ class _RegimeTruth:
         summary["regime_confusion"] = score["confusion"]
 
 
+def _run_symbols(config: Any, source: _Source) -> tuple[str, ...]:
+    """Each symbol's place in the run (it staggers HMM fits): the configured order when the
+    source trades configured symbols (the synthetic market, --source alpaca, as live does),
+    else the data file's own symbols."""
+    configured = tuple(config.market.symbols)
+    found = tuple(getattr(source.feed, "symbols", ()) or ())
+    return configured if set(found) <= set(configured) else found
+
+
 def main(args: argparse.Namespace) -> int:
     from gnosis.bootstrap import build_strategy, build_system
 
@@ -371,7 +384,8 @@ def main(args: argparse.Namespace) -> int:
     _check_flags(args)
     config = config_from_args(args)
     source = _open_source(args, config)
-    strategy = build_strategy(config, source.market, source.inputs)
+    strategy = build_strategy(config, source.market, source.inputs,
+                              symbols=_run_symbols(config, source))
     system = build_system(config, source.feed, market=source.market, state_dir=args.state_dir,
                           strategy=strategy, fresh=args.fresh)
     if system.store is not None and system.store.load() is not None:

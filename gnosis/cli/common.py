@@ -76,6 +76,8 @@ def config_from_args(args: argparse.Namespace) -> GnosisConfig:
     strategy = base.strategy.model_dump()
     if getattr(args, "strategy", None):
         strategy["name"] = args.strategy
+    if getattr(args, "reference", False):
+        strategy["fast"] = False
     overrides: dict[str, Any] = {"market": market, "strategy": strategy}
     if getattr(args, "state_dir", None) is not None:
         overrides["state_dir"] = args.state_dir

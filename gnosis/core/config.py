@@ -78,6 +78,8 @@ class ExecutionConfig(_Section):
 
 class StrategyConfig(_Section):
     name: Literal["agents", "sma"] = "agents"
+    # agents: the compiled per-bar step (identical decisions); false runs the reference objects
+    fast: bool = True
     sma_fast: int = Field(10, ge=1)
     sma_slow: int = Field(30, ge=2)
 

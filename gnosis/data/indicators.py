@@ -119,7 +119,7 @@ class RollingMeanStd:
         values = self._buffer.to_list()
         self._anchor = sum(values) / len(values)
         self._sum = sum(v - self._anchor for v in values)
-        self._sumsq = sum((v - self._anchor) ** 2 for v in values)
+        self._sumsq = sum((v - self._anchor) * (v - self._anchor) for v in values)
         self._since_anchor = 0
 
     @property

@@ -14,8 +14,9 @@ Per bar (O(1), plain floats):
    (up-bar volume share and close location), which separates accumulation from distribution.
 4. HMM: ``FilteredHMM`` over smoothed return, volume pressure and a volatility ratio, fitted
    walk-forward on past features only and read through its forward (filtered) probabilities;
-   when it first fits, how often it refits and on how much history follow ``hmm_schedule`` of
-   the bar interval.
+   when it first fits, how often it refits, on how much history and how many bars after the
+   decision a fit takes effect follow ``hmm_schedule`` of the bar interval (``hmm_stagger``,
+   the symbol's place in the run, staggers the first fit, see ``hmm_offset``).
 
 Units of the parameters: the warm-up (50), the volatility spans (30, 120 and 780 bars), the
 trend and range windows and the indicator periods are counts of bars, as indicator periods are
@@ -54,7 +55,7 @@ from gnosis.model.regime import (
     RegimeState,
 )
 from gnosis.model.types import Bar
-from gnosis.regime.hmm import FilteredHMM, hmm_schedule
+from gnosis.regime.hmm import FilteredHMM, hmm_offset, hmm_schedule
 
 WARMUP_BARS = 50  # bars before the detector names a regime (DESIGN §3)
 
@@ -71,9 +72,11 @@ FAMILY = {
 
 
 def formed_after(interval_s: int) -> int:
-    """Bars after which a detector of ``interval_s`` bars has left its warm-up and fitted its
-    HMM: what a replay folds in before trading by default."""
-    return max(WARMUP_BARS, hmm_schedule(interval_s).first_fit)
+    """Bars after which a detector of ``interval_s`` bars has left its warm-up and filters with
+    its first HMM fit, whatever the symbol's stagger: what a replay folds in before trading by
+    default."""
+    schedule = hmm_schedule(interval_s)
+    return max(WARMUP_BARS, schedule.first_fit + schedule.stagger - 1 + schedule.delay)
 
 
 def _ewm_alpha(span: int) -> float:
@@ -97,6 +100,7 @@ class RegimeDetector:
         hmm_first_fit: int | None = None,
         hmm_refit_every: int | None = None,
         hmm: bool = True,
+        hmm_stagger: int = 0,
     ) -> None:
         if interval_s <= 0:
             raise ValueError("interval_s must be positive")
@@ -135,11 +139,11 @@ class RegimeDetector:
         self._prev_ts = -1
         self.bars_seen = 0
         schedule = hmm_schedule(interval_s)
+        first_fit = hmm_first_fit or schedule.first_fit + hmm_offset(hmm_stagger, interval_s)
         self.hmm: FilteredHMM | None = (
-            FilteredHMM(seed=seed, window=hmm_window or schedule.window,
-                        first_fit=hmm_first_fit or schedule.first_fit,
+            FilteredHMM(seed=seed, window=hmm_window or schedule.window, first_fit=first_fit,
                         refit_every=hmm_refit_every or schedule.refit_every,
-                        stride=schedule.stride) if hmm else None
+                        stride=schedule.stride, delay=schedule.delay) if hmm else None
         )
         self.last: RegimeState | None = None
 
@@ -245,8 +249,8 @@ class RegimeDetector:
         self._pressure_feature += self._a_feat * (clv * min(rel_volume, 5.0)
                                                   - self._pressure_feature)
         vol_ratio = 0.5 * math.log(max(self._var_fast, 1e-14) / max(self._var_long, 1e-14))
-        if hmm.due(n):
-            hmm.refit(n)
+        if n >= hmm.next_tick:
+            hmm.tick(n)
         return hmm.observe(self._ret_feature, self._pressure_feature, vol_ratio)
 
     def _vol_class(self, volatility: float) -> str:

@@ -1,37 +1,44 @@
 """A 5-state Gaussian HMM over causal bar features, fitted walk-forward, filtered forward.
 
-Fitting uses ``hmmlearn`` (diagonal covariances, several seeded initializations, best converged
-log-likelihood kept) on a trailing window of features that were known at their own bar. Live
-inference is the forward recursion alone: the filtered vector of bar t is computed from the
-filtered vector of bar t-1, the transition matrix and the emission density of bar t's features,
-in plain float arithmetic (five states, three features: faster than numpy at this size).
-Smoothed or Viterbi paths over a window are never used, because they look ahead.
+Fitting is Baum-Welch EM (``gnosis.regime.hmm_em``: diagonal covariances, compiled, a few
+milliseconds) from a few starts, best log-likelihood kept, on a trailing window of features
+that were known at their own bar. Live inference is the forward recursion alone: the filtered
+vector of bar t is computed from the filtered vector of bar t-1, the transition matrix and the
+emission density of bar t's features, in plain float arithmetic (five states, three features:
+faster than numpy at this size). Smoothed or Viterbi paths over a window are never used,
+because they look ahead.
+
+A refit is decided at bar t from the features of bars < t and takes effect at bar t + ``delay``
+(one session of trading time, at least one bar; see ``HmmSchedule``), in replay and live alike.
+Live, the fit runs on a worker thread (``gnosis.core.background``) while the core thread goes
+on filtering with the previous model; replay computes the same pure function inline. Either
+way the model that filters bar t + delay is the same, so replay and live agree. The first fit
+of the k-th symbol of a run is staggered by k bars modulo an hour of trading time
+(``hmm_offset``), so 500 symbols that start together do not all fit in the same minute.
 
 States are named from their fitted means. The first fit names them by rule: the state with the
 highest mean return is trending_up, the lowest trending_down; of the other three, the highest
 mean volume pressure (volume on bars that close near their high) is accumulation, the lowest
 distribution, and the one left is ranging. A refit must not swap labels, and five Gaussian states
-over three noisy features have many near-equal optima, so a refit (a) also starts EM from the
-previous model and from semantic prototypes, keeping the best log-likelihood, and (b) gives each
-new state the label of the previous model's state nearest to it in mean (a minimum-cost
-assignment in window-standardized units); the carried-forward model is kept unless a fresh
-start gains more than ``KEEP_MARGIN`` nats per sample. Measured on the synthetic market (4
-seeds, refits on disjoint 10-session windows) the filtered label of the same recent bars agrees
-between consecutive models on 68% of bars, against 37% when every refit was named from scratch
-(tests/unit/test_regime_detector.py checks the agreement).
+over three noisy features have many near-equal optima, so a refit (a) starts EM from the
+previous model (a warm start) and from semantic prototypes (plus ``refit_inits`` seeded random
+rows), keeping the best log-likelihood, and (b) gives each new state the label of the previous
+model's state nearest to it in mean (a minimum-cost assignment in window-standardized units);
+the carried-forward model is kept unless a fresh start gains more than ``KEEP_MARGIN`` nats per
+sample. tests/unit/test_regime_detector.py measures how often the filtered label of the same
+recent bars agrees between consecutive models (refits on disjoint 10-session windows).
 """
 
 from __future__ import annotations
 
-import logging
 import math
-import warnings
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from gnosis.model.intervals import HOUR_SECONDS, bars_per_session
+from gnosis.core import background
+from gnosis.model.intervals import HOUR_SECONDS, bars_in, bars_per_session
 from gnosis.model.regime import (
     ACCUMULATION,
     DISTRIBUTION,
@@ -60,6 +67,9 @@ FIT_ROWS = 1_300  # feature rows a fit uses at most (the window, thinned by the 
 FIRST_FIT_ROWS = 200  # rows before the first fit: ~10 per parameter of the 5-state model
 REFIT_SESSIONS = 20  # walk-forward refit cadence, in trading time
 THIN_BELOW_S = HOUR_SECONDS  # bars shorter than this are plentiful: fit every third one
+REFIT_DELAY_SESSIONS = 1  # trading time between the bar a refit is decided on and its effect
+STAGGER_S = HOUR_SECONDS  # first fits of different symbols spread over this much trading time
+EM_TOLERANCE = 1e-3  # nats: EM stops when an iteration gains less
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,12 +85,21 @@ class HmmSchedule:
     - ``refit_every`` (time): every ``REFIT_SESSIONS`` sessions (7,800 one-minute bars), but not
       before a tenth of the window is new data, which keeps daily and hourly refits from
       re-fitting an almost unchanged window every few bars (daily: every 130 bars).
+    - ``delay`` (time): a fit decided at bar t takes effect at bar t + delay, one session of
+      trading time later (390 one-minute bars, 78 five-minute bars, 6 hourly bars, the next
+      daily bar): time for a worker thread to fit while the core thread goes on, live (where
+      a session is hours) and in a replay as fast as the machine can go (where 390 bars are
+      ~10 ms of core time, about one refit's CPU time on the other core).
+    - ``stagger`` (time): first fits of different symbols are spread over ``STAGGER_S`` of
+      trading time (60 one-minute bars; 1 from 1H up), by ``hmm_offset``.
     """
 
     window: int
     first_fit: int
     refit_every: int
     stride: int
+    delay: int = 1
+    stagger: int = 1
 
 
 def hmm_schedule(interval_s: int) -> HmmSchedule:
@@ -88,15 +107,40 @@ def hmm_schedule(interval_s: int) -> HmmSchedule:
     stride = 3 if interval_s < THIN_BELOW_S else 1
     window = FIT_ROWS * stride
     refit_every = max(round(REFIT_SESSIONS * bars_per_session(interval_s)), window // 10)
-    return HmmSchedule(window, FIRST_FIT_ROWS * stride, refit_every, stride)
+    delay = max(1, round(REFIT_DELAY_SESSIONS * bars_per_session(interval_s)))
+    stagger = max(1, round(bars_in(STAGGER_S, interval_s)))
+    return HmmSchedule(window, FIRST_FIT_ROWS * stride, refit_every, stride, delay, stagger)
+
+
+def hmm_offset(index: int, interval_s: int) -> int:
+    """Bars by which the first fit of the ``index``-th symbol of a run (in the order their
+    first bars came) follows the schedule's ``first_fit``: in [0, stagger), so symbols that
+    start together spread their first fits evenly, and one symbol alone is never delayed
+    (whatever its name)."""
+    return index % hmm_schedule(interval_s).stagger
+
+
+@dataclass(slots=True)
+class _Pending:
+    """A fit decided at bar ``decided_at`` that takes effect at bar ``effective``. Its inputs
+    are kept so a restored snapshot can recompute it (the same pure function, the same
+    result); ``handle`` is the running work, never pickled."""
+
+    decided_at: int
+    effective: int
+    data: np.ndarray
+    seed: int
+    previous: tuple[np.ndarray, np.ndarray, np.ndarray | None] | None
+    handle: Any = None
 
 
 class FilteredHMM:
     """Walk-forward fitted HMM with an O(1) forward filter.
 
-    ``observe(features)`` stores the features (bounded window) and, once a model is fitted,
-    advances the filter; ``maybe_refit(bar_count)`` refits on the schedule, from stored past
-    features only.
+    Per bar, ``tick(bar_count)`` first installs a fit whose effective bar has come and decides a
+    new one when the schedule says so (from the stored features of earlier bars only); then
+    ``observe(features)`` stores the bar's features (bounded window) and, once a model is
+    installed, advances the filter.
     """
 
     def __init__(
@@ -108,18 +152,22 @@ class FilteredHMM:
         inits: int = 3,
         n_iter: int = 25,
         stride: int = 3,
+        delay: int = 0,
+        refit_inits: int = 0,
     ) -> None:
         self.seed = seed
         self.window = window
         self.first_fit = first_fit
         self.refit_every = refit_every
-        self.inits = inits
+        self.inits = inits  # random starts of the first fit
+        self.refit_inits = refit_inits  # random starts of a refit (besides the warm start)
         self.n_iter = n_iter
         self.stride = stride  # fit on every stride-th feature row: cheaper, barely less exact
+        self.delay = delay  # bars between deciding a fit and filtering with it
         self._buffer = np.zeros((window, N_FEATURES))
         self._stored = 0
         self.version = 0
-        self.fitted_at = -1  # bar count of the last fit
+        self.fitted_at = -1  # bar count at which the last fit was decided
         self.log_likelihood = float("nan")
         # model, in label order (index i is HMM_LABELS[i]); None until the first fit
         self._means: list[list[float]] | None = None
@@ -129,8 +177,30 @@ class FilteredHMM:
         self._fit_trans: list[list[float]] = []  # label order, at the fit's stride
         self._start: list[float] = []
         self._alpha: list[float] | None = None
+        self._pending: _Pending | None = None
+        self.next_tick = first_fit  # the first bar count at which ``tick`` has work to do
 
     # -- per bar ----------------------------------------------------------------------------
+    def tick(self, bar_count: int) -> None:
+        """Before bar ``bar_count`` is observed: install the pending fit if it takes effect
+        now, and decide a new fit if one is due (data: bars before this one)."""
+        if bar_count < self.next_tick:
+            return
+        pending = self._pending
+        if pending is not None and bar_count >= pending.effective:
+            self._install(pending)
+        if self._pending is None and self.due(bar_count):
+            self.start_refit(bar_count)
+        self._plan_next_tick()
+
+    def _plan_next_tick(self) -> None:
+        if self._pending is not None:
+            self.next_tick = self._pending.effective
+        elif self._means is None and self.fitted_at < 0:
+            self.next_tick = self.first_fit
+        else:
+            self.next_tick = self.fitted_at + self.refit_every
+
     def observe(self, f0: float, f1: float, f2: float) -> tuple[float, ...] | None:
         row = self._stored % self.window
         buf = self._buffer
@@ -172,31 +242,68 @@ class FilteredHMM:
 
     # -- fitting ----------------------------------------------------------------------------
     def due(self, bar_count: int) -> bool:
-        if self._means is None:
+        if self._means is None and self.fitted_at < 0:
             return bar_count >= self.first_fit
         return bar_count - self.fitted_at >= self.refit_every
 
-    def refit(self, bar_count: int) -> bool:
-        """Fit on the stored window (past features only). False if no init converged."""
+    def window_data(self) -> np.ndarray:
+        """The stored window in time order, thinned by the stride (a copy)."""
         n = min(self._stored, self.window)
         start = self._stored % self.window if self._stored > self.window else 0
         data = np.roll(self._buffer, -start, axis=0)[:n] if start else self._buffer[:n]
-        data = data[:: self.stride]
-        self.fitted_at = bar_count  # on failure too: try again on the next schedule tick
+        return np.ascontiguousarray(data[:: self.stride])
+
+    def start_refit(self, bar_count: int) -> None:
+        """Decide a fit on the stored window (past features only), effective ``delay`` bars
+        later; with no delay it is installed at once."""
         previous = None
         if self._means is not None:
-            fit_trans = getattr(self, "_fit_trans", None)  # absent in states saved before it
+            fit_trans = getattr(self, "_fit_trans", None)
             previous = (np.asarray(self._means), np.asarray(self._vars),
                         np.asarray(fit_trans) if fit_trans else None)
-        fitted = _best_fit(data, self.seed + self.version * 7919, self.inits, self.n_iter,
-                           previous=previous)
+        pending = _Pending(bar_count, bar_count + self.delay, self.window_data(),
+                           self.seed + self.version * 7919, previous)
+        self.fitted_at = bar_count  # on failure too: try again on the next schedule tick
+        self._pending = pending
+        pending.handle = background.submit(self._fit_job, pending)
+        if self.delay <= 0:
+            self._install(pending)
+        self._plan_next_tick()
+
+    def refit(self, bar_count: int) -> bool:
+        """Fit on the stored window now and install the result at once. False if no start
+        converged."""
+        version = self.version
+        delay, self.delay = self.delay, 0
+        try:
+            self.start_refit(bar_count)
+        finally:
+            self.delay = delay
+        return self.version > version
+
+    def _fit_job(self, pending: _Pending) -> tuple[Any, float, list[int]] | None:
+        """The pure part of a refit (safe on a worker thread): EM from every start, then the
+        labels of the fitted states."""
+        data = pending.data
+        inits = self.inits if pending.previous is None else self.refit_inits
+        fitted = _best_fit(data, pending.seed, inits, self.n_iter, previous=pending.previous)
         if fitted is None:
-            return False
+            return None
         model, score = fitted
-        if previous is None:
+        if pending.previous is None:
             order = label_order(model.means_)
         else:
-            order = match_labels(model.means_, previous[0], data.std(axis=0) + _MIN_VAR)
+            order = match_labels(model.means_, pending.previous[0],
+                                 data.std(axis=0) + _MIN_VAR)
+        return model, score, order
+
+    def _install(self, pending: _Pending) -> None:
+        self._pending = None
+        handle = pending.handle
+        result = handle.result() if handle is not None else self._fit_job(pending)
+        if result is None:
+            return
+        model, score, order = result
         means = model.means_[order]
         variances = np.maximum(_diag(model.covars_)[order], _MIN_VAR)
         trans = model.transmat_[np.ix_(order, order)]
@@ -214,7 +321,6 @@ class FilteredHMM:
         self._start = [1.0 / N_STATES] * N_STATES
         self.version += 1
         self.log_likelihood = score
-        return True
 
     @property
     def fitted(self) -> bool:
@@ -224,14 +330,33 @@ class FilteredHMM:
     def means(self) -> list[list[float]] | None:
         return self._means
 
+    @property
+    def pending_effective(self) -> int | None:
+        """The bar count at which a decided fit takes effect, or None."""
+        return None if self._pending is None else self._pending.effective
+
     # -- persistence ------------------------------------------------------------------------
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        pending = state.get("_pending")
+        if pending is not None:  # the running work is not state: its inputs are
+            state["_pending"] = _Pending(pending.decided_at, pending.effective, pending.data,
+                                         pending.seed, pending.previous)
+        return state
+
     def to_state(self) -> dict[str, Any]:
+        pending = self._pending
         return {
             "version": self.version, "fitted_at": self.fitted_at,
             "log_likelihood": self.log_likelihood, "means": self._means, "vars": self._vars,
             "trans": self._trans, "fit_trans": self._fit_trans, "start": self._start,
             "alpha": self._alpha,
             "buffer": self._buffer.tolist(), "stored": self._stored,
+            "pending": None if pending is None else {
+                "decided_at": pending.decided_at, "effective": pending.effective,
+                "data": pending.data.tolist(), "seed": pending.seed,
+                "previous": None if pending.previous is None else [
+                    None if part is None else part.tolist() for part in pending.previous]},
         }
 
     def from_state(self, state: dict[str, Any]) -> None:
@@ -248,6 +373,16 @@ class FilteredHMM:
         self._stored = state["stored"]
         self._log_norm = [-0.5 * (N_FEATURES * _LOG_2PI + sum(math.log(x) for x in v))
                           for v in self._vars]
+        saved = state.get("pending")
+        self._pending = None
+        if saved is not None:
+            previous = saved["previous"]
+            self._pending = _Pending(
+                saved["decided_at"], saved["effective"], np.asarray(saved["data"], dtype=float),
+                saved["seed"], None if previous is None else tuple(
+                    None if part is None else np.asarray(part, dtype=float)
+                    for part in previous))  # type: ignore[arg-type]
+        self._plan_next_tick()
 
 
 def label_order(means: np.ndarray) -> list[int]:
@@ -323,35 +458,38 @@ def _starts(
     return starts
 
 
+@dataclass(frozen=True, slots=True)
+class GaussianFit:
+    """A fitted model in the fitted state order (names as hmmlearn's estimators use)."""
+
+    startprob_: np.ndarray
+    transmat_: np.ndarray
+    means_: np.ndarray
+    covars_: np.ndarray  # diagonal variances, states x features
+
+
 def _best_fit(
     data: np.ndarray, seed: int, inits: int, n_iter: int,
     previous: tuple[np.ndarray, np.ndarray, np.ndarray | None] | None = None,
     keep_margin: float = KEEP_MARGIN,
-) -> tuple[Any, float] | None:
-    """Run EM from every start of ``_starts`` and keep the best converged log-likelihood."""
-    from hmmlearn.hmm import GaussianHMM
+) -> tuple[GaussianFit, float] | None:
+    """Run EM from every start of ``_starts`` and keep the best log-likelihood."""
+    from gnosis.regime.hmm_em import baum_welch
 
-    logging.getLogger("hmmlearn").setLevel(logging.ERROR)
-    best: tuple[Any, float] | None = None
+    data = np.ascontiguousarray(data, dtype=np.float64)
+    best: tuple[GaussianFit, float] | None = None
     starts = _starts(data, seed, inits, previous)
-    carried: tuple[Any, float] | None = None
+    carried: tuple[GaussianFit, float] | None = None
     for attempt, (means, variances, trans) in enumerate(starts):
-        model = GaussianHMM(n_components=N_STATES, covariance_type="diag", n_iter=n_iter,
-                            tol=1e-3, random_state=seed + attempt, min_covar=_MIN_VAR,
-                            init_params="", params="stmc")
-        model.startprob_ = np.full(N_STATES, 1.0 / N_STATES)
-        model.transmat_ = trans / trans.sum(axis=1, keepdims=True)
-        model.means_ = means
-        model.covars_ = variances
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                model.fit(data)
-                score = float(model.score(data))
-        except (ValueError, np.linalg.LinAlgError):
+        start = np.full(N_STATES, 1.0 / N_STATES)
+        trans = np.array(trans / trans.sum(axis=1, keepdims=True), dtype=np.float64)
+        means = np.array(means, dtype=np.float64)
+        variances = np.array(variances, dtype=np.float64)
+        score, _ = baum_welch(data, start, trans, means, variances, n_iter, EM_TOLERANCE,
+                              _MIN_VAR)
+        if not math.isfinite(score) or not np.all(np.isfinite(trans)):
             continue
-        if not math.isfinite(score) or not np.all(np.isfinite(model.transmat_)):
-            continue
+        model = GaussianFit(start, trans, means, variances)
         if best is None or score > best[1]:
             best = (model, score)
         if previous is not None and attempt == len(starts) - 1:

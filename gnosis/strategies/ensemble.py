@@ -13,7 +13,7 @@ import io
 import logging
 import pickle
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,14 +23,19 @@ from gnosis.model.market import NewsProvider, OptionsChainProvider
 from gnosis.model.types import Bar, Decision, Vote
 from gnosis.regime.activation import agent_activation
 from gnosis.regime.detector import RegimeDetector
+from gnosis.strategies.fast import FastBrain
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
 class _SymbolBrain:
-    detector: RegimeDetector
+    """The reference objects of one symbol (``detector``, ``agents``), or, on the fast path,
+    the compiled state that replaces them (``fast``)."""
+
+    detector: RegimeDetector | None
     agents: list[Agent]
+    fast: FastBrain | None = None
 
 
 class _ProviderPickler(pickle.Pickler):
@@ -54,7 +59,12 @@ class _ProviderUnpickler(pickle.Unpickler):
 
 
 class AgentEnsemble:
-    """Per symbol: RegimeDetector → activation → agents → consensus → Decision."""
+    """Per symbol: RegimeDetector → activation → agents → consensus → Decision.
+
+    ``fast`` (the default) runs each symbol's detector and agents as one compiled step
+    (``gnosis.strategies.fast``) that reproduces the reference path below bit for bit; with
+    ``fast=False`` the reference objects themselves run, one Python call each.
+    """
 
     name = "agents"
 
@@ -64,27 +74,45 @@ class AgentEnsemble:
         chain_provider: OptionsChainProvider | None = None,
         news_provider: NewsProvider | None = None,
         detector_factory: Callable[[int], RegimeDetector] | None = None,
+        fast: bool = True,
+        symbols: Sequence[str] = (),
     ) -> None:
+        self.fast = fast
+        # a symbol's place in the configured list staggers its HMM fits and options reads; it
+        # must not depend on which symbol's first bar arrives first (a live stream's order is
+        # not a replay's), or live and replay would fit on different bars
+        self._places = {symbol: place for place, symbol in enumerate(symbols)}
         self.chain_provider = chain_provider
         self.news_provider = news_provider
         self._seed = seed
-        self._detector_factory = detector_factory or (
-            lambda interval_s: RegimeDetector(interval_s=interval_s, seed=seed))
+        self._detector_factory = detector_factory
         self._brains: dict[str, _SymbolBrain] = {}
         self.agent_errors: Counter[str] = Counter()
 
     def _brain(self, bar: Bar) -> _SymbolBrain:
         brain = self._brains.get(bar.symbol)
         if brain is None:
-            brain = self._brains[bar.symbol] = _SymbolBrain(
-                self._detector_factory(bar.interval_s),
-                build_default_agents(self.chain_provider, self.news_provider,
-                                     interval_s=bar.interval_s),
-            )
+            place = self._places.get(bar.symbol)
+            if place is None:  # not configured (a data file's symbols): order of appearance
+                place = len(self._places) + sum(s not in self._places for s in self._brains)
+            factory = self._detector_factory
+            detector = (factory(bar.interval_s) if factory is not None else
+                        RegimeDetector(interval_s=bar.interval_s, seed=self._seed,
+                                       hmm_stagger=place))
+            agents = build_default_agents(self.chain_provider, self.news_provider,
+                                          interval_s=bar.interval_s, stagger=place)
+            if self.fast:
+                brain = _SymbolBrain(None, [], FastBrain(detector, agents))
+            else:
+                brain = _SymbolBrain(detector, agents)
+            self._brains[bar.symbol] = brain
         return brain
 
     def on_bar(self, bar: Bar) -> Decision:
         brain = self._brain(bar)
+        if brain.fast is not None:
+            return self._decide_fast(brain.fast, bar)
+        assert brain.detector is not None
         regime = brain.detector.update(bar)
         activation = agent_activation(regime)
         ctx = AgentContext(bar, regime)
@@ -118,9 +146,27 @@ class AgentEnsemble:
             regime_state=regime,
         )
 
+    def _decide_fast(self, fast: FastBrain, bar: Bar) -> Decision:
+        regime, votes, inactive, signal, confidence, why = fast.decide(bar, self.agent_errors)
+        return Decision(
+            symbol=bar.symbol,
+            ts_event=bar.ts_event,
+            signal=signal,
+            confidence=confidence,
+            votes=tuple(votes),
+            regime=regime.primary,
+            regime_confidence=regime.confidence,
+            reasoning=why,
+            inactive=tuple(inactive),
+            regime_state=regime,
+        )
+
     def regime_of(self, symbol: str) -> Any:
+        """The symbol's detector (or its fast twin): ``.last`` is its latest RegimeState."""
         brain = self._brains.get(symbol)
-        return None if brain is None else brain.detector
+        if brain is None:
+            return None
+        return brain.fast if brain.fast is not None else brain.detector
 
     # -- persistence: everything but the live providers -------------------------------------
     def _provider_ids(self) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
+from gnosis.core import background
 from gnosis.core.clock import LiveClock
 from gnosis.model.events import Notice
 from gnosis.model.ports import LiveMarketFeed, MarketFeed
@@ -207,6 +208,7 @@ class LiveBot:
         engine = self.engine
         engine.resume_from_store()
         previous = self._install_signal_handlers()  # Ctrl-C in the warm-up stops cleanly too
+        background.use_worker_thread()  # HMM refits off the core thread, effective bars fixed
         try:
             if self._live:
                 self._run_live()
@@ -220,6 +222,7 @@ class LiveBot:
         finally:
             self._stopping.set()
             self._restore_signal_handlers(previous)
+            background.use_inline()
         summary = engine.summary()
         if self.failure is not None:
             summary["error"] = self.failure

@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-SNAPSHOT_SCHEMA = 4  # bump when the snapshot's shape changes (4: run stats carry memory effects)
+SNAPSHOT_SCHEMA = 5  # bump when the snapshot's shape changes (5: the HMM keeps a pending refit)
 JOURNAL_SCHEMA = 2  # bump when a journal table changes
 DB_NAME = "state.db"
 LOCK_NAME = "gnosis.lock"

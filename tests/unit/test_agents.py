@@ -123,6 +123,24 @@ def test_hedge_reads_the_chain_known_at_the_bars_close() -> None:
     assert votes[0].reasoning == "no options snapshot of SPY by 2024-01-02T14:31:00Z"
 
 
+def test_the_kth_symbol_reads_its_chain_k_bars_later() -> None:
+    bars = make_bars(trend(200, 0.0))
+    asked = {}
+    for stagger in (0, 1, 59, 61):
+        provider = RecordingChain(first=0)
+        feed(HedgeAgent(provider, refresh_bars=60, stagger=stagger), bars)
+        asked[stagger] = [bars[[b.ts_close for b in bars].index(t)] for t in provider.asked]
+    index = {b.ts_event: i + 1 for i, b in enumerate(bars)}  # bar numbers from 1
+    reads = {k: [index[b.ts_event] for b in v] for k, v in asked.items()}
+    assert reads[0] == [1, 61, 121, 181]  # one symbol alone: as before the stagger
+    assert reads[1] == [2, 62, 122, 182]
+    assert reads[59] == [60, 120, 180]
+    assert reads[61] == reads[1]  # modulo the refresh
+    waiting = feed(HedgeAgent(RecordingChain(first=0), refresh_bars=60, stagger=3),
+                   make_bars(trend(5, 0.0)))
+    assert [v.reasoning for v in waiting[:3]] == ["options chain not read yet"] * 3
+
+
 @pytest.mark.parametrize(("interval_s", "refresh", "half_life", "bin_fraction"), [
     (60, 60, 60.0, 0.0005),  # an hour of trading, in 1-minute bars
     (300, 12, 12.0, 0.0005 * math.sqrt(5)),

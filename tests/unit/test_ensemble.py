@@ -21,7 +21,8 @@ from gnosis.strategies.ensemble import AgentEnsemble
 from tests.conftest import random_walk_bars
 
 BARS = 8_000
-REFIT_EVERY = 2_000  # HMM fits at bars 600, 2600, 4600, 6600: several inside the run
+REFIT_EVERY = 2_000  # HMM fits decided at bars 600, 2600, 4600, 6600, each in effect 390 bars
+# later: several inside the run
 
 
 def ensemble(market: SyntheticMarket) -> AgentEnsemble:
@@ -53,7 +54,7 @@ def run(market: SyntheticMarket, bars: list[Bar]) -> list[Decision]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("k", [60, 599, 601, 2_601, 4_700, 6_599, 6_601])
+@pytest.mark.parametrize("k", [60, 599, 601, 989, 991, 2_989, 4_991, 6_989, 6_991])
 def test_truncating_the_future_changes_no_past_decision(
     market: SyntheticMarket, bars: list[Bar], decisions: list[Decision], k: int
 ) -> None:
@@ -137,8 +138,15 @@ def test_the_detector_and_agents_are_built_for_the_feeds_interval() -> None:
         strategy.on_bar(bar)
     daily, minute = strategy.regime_of("D"), strategy.regime_of("M")
     assert daily.interval_s == 86_400 and minute.interval_s == 60
-    assert daily.hmm.first_fit == 200 and minute.hmm.first_fit == 600
-    hedge = strategy._brains["D"].agents[0]
+    # the configured symbol (SPY) holds place 0; D and M, not configured, take places 1 and 2
+    # in order of appearance: M's first fit is staggered by two bars
+    assert daily.hmm.first_fit == 200 and minute.hmm.first_fit == 602
+    fast = strategy._brains["D"].fast
+    assert fast is not None and fast.refresh_bars == 1  # the default path is the fast one
+    reference = AgentEnsemble(fast=False)
+    reference.on_bar(Bar(*random_walk_bars(1, symbol="D")[0]._replace(interval_s=86_400,
+                                                                     ts_init=0)))
+    hedge = reference._brains["D"].agents[0]
     assert isinstance(hedge, HedgeAgent) and hedge.refresh_bars == 1
 
 
@@ -160,3 +168,26 @@ def test_simulated_inputs_exist_only_on_the_synthetic_market(
     assert isinstance(on_data, AgentEnsemble)
     assert on_data.chain_provider is None and on_data.news_provider is None
     assert SideInputs() == SideInputs(None, None)
+
+
+def test_a_symbols_place_comes_from_the_configured_list_not_from_arrival_order() -> None:
+    """A live stream may deliver the first minute's bars in any order; the HMM fit stagger and
+    the options-read stagger follow the configured list, so the decisions do not change."""
+    market = SyntheticMarket(symbols=("SPY", "QQQ"), seed=3, days=4)
+    bars = list(market.bars())
+    swapped = list(bars)
+    first = [b for b in bars if b.ts_event == bars[0].ts_event]
+    assert [b.symbol for b in first] == ["SPY", "QQQ"]
+    swapped[0], swapped[1] = swapped[1], swapped[0]  # QQQ's first bar arrives first
+    runs = []
+    for stream in (bars, swapped):
+        inputs = simulated_inputs(market, seed=3)
+        strategy = AgentEnsemble(seed=3, chain_provider=inputs.options,
+                                 news_provider=inputs.news, symbols=("SPY", "QQQ"))
+        decided = [strategy.on_bar(bar) for bar in stream]
+        runs.append(sorted(decided, key=lambda d: (d.ts_event, d.symbol)))
+    assert runs[0] == runs[1]
+    unplaced = AgentEnsemble(seed=3, symbols=())
+    for bar in swapped[:2]:
+        unplaced.on_bar(bar)
+    assert unplaced._brains["QQQ"].fast.hmm.first_fit < unplaced._brains["SPY"].fast.hmm.first_fit

@@ -15,7 +15,7 @@ from gnosis.data.synthetic import SyntheticMarket
 from gnosis.model.regime import HMM_LABELS, REGIMES, WARMING_UP
 from gnosis.model.types import Bar
 from gnosis.regime.detector import RegimeDetector, score_against_truth
-from gnosis.regime.hmm import FilteredHMM, _best_fit, hmm_schedule, label_order
+from gnosis.regime.hmm import FilteredHMM, _best_fit, hmm_offset, hmm_schedule, label_order
 from tests.conftest import random_walk_bars
 
 
@@ -90,23 +90,35 @@ def test_daily_volatility_counts_overnight_and_weekend_moves() -> None:
     assert np.median(estimates) == pytest.approx(0.20, rel=0.1)
 
 
-@pytest.mark.parametrize(("interval_s", "window", "first_fit", "refit_every", "stride"), [
-    (60, 3_900, 600, 7_800, 3),  # the 1-minute schedule, unchanged
-    (300, 3_900, 600, 1_560, 3),  # refits every 20 sessions
-    (900, 3_900, 600, 520, 3),
-    (1_800, 3_900, 600, 390, 3),  # ... but only once a tenth of the window is new
-    (3_600, 1_300, 200, 130, 1),  # history is scarce from 1H up: every bar is a fit row
-    (86_400, 1_300, 200, 130, 1),
-])
+@pytest.mark.parametrize(
+    ("interval_s", "window", "first_fit", "refit_every", "stride", "delay", "stagger"), [
+        (60, 3_900, 600, 7_800, 3, 390, 60),  # the 1-minute schedule; effect a session later
+        (300, 3_900, 600, 1_560, 3, 78, 12),  # refits every 20 sessions
+        (900, 3_900, 600, 520, 3, 26, 4),
+        (1_800, 3_900, 600, 390, 3, 13, 2),  # ... but only once a tenth of the window is new
+        (3_600, 1_300, 200, 130, 1, 6, 1),  # history is scarce from 1H up: every bar a fit row
+        (86_400, 1_300, 200, 130, 1, 1, 1),
+    ])
 def test_hmm_schedule_by_interval(interval_s: int, window: int, first_fit: int,
-                                  refit_every: int, stride: int) -> None:
+                                  refit_every: int, stride: int, delay: int,
+                                  stagger: int) -> None:
     schedule = hmm_schedule(interval_s)
-    assert (schedule.window, schedule.first_fit, schedule.refit_every, schedule.stride) == (
-        window, first_fit, refit_every, stride)
-    detector = RegimeDetector(interval_s=interval_s)
+    assert (schedule.window, schedule.first_fit, schedule.refit_every, schedule.stride,
+            schedule.delay, schedule.stagger) == (
+        window, first_fit, refit_every, stride, delay, stagger)
+    detector = RegimeDetector(interval_s=interval_s, hmm_stagger=7)
     assert detector.hmm is not None
+    offset = hmm_offset(7, interval_s)
+    assert offset == 7 % stagger
     assert (detector.hmm.window, detector.hmm.first_fit, detector.hmm.refit_every,
-            detector.hmm.stride) == (window, first_fit, refit_every, stride)
+            detector.hmm.stride, detector.hmm.delay) == (
+        window, first_fit + offset, refit_every, stride, delay)
+
+
+def test_first_fits_of_many_symbols_are_spread_over_the_stagger() -> None:
+    offsets = Counter(hmm_offset(index, 60) for index in range(500))
+    assert len(offsets) == 60 and max(offsets.values()) == 9  # 500 / 60, not 500 at once
+    assert hmm_offset(0, 60) == 0 and hmm_offset(0, 86_400) == hmm_offset(5, 86_400) == 0
 
 
 def test_a_daily_series_gets_a_fitted_hmm_within_a_year_and_refits_on_schedule() -> None:
@@ -117,10 +129,10 @@ def test_a_daily_series_gets_a_fitted_hmm_within_a_year_and_refits_on_schedule()
     for bar in daily_bars(500):
         state = detector.update(bar)
         versions.append(hmm.version)
-        if detector.bars_seen >= 200:
-            assert state.hmm_probabilities is not None
-    assert versions[198] == 0 and versions[199] == 1  # fitted on bar 200
-    assert versions.index(2) == 329 and versions.index(3) == 459
+        assert (state.hmm_probabilities is not None) == (detector.bars_seen >= 201)
+    # decided on bar 200 from bars 1-199, filtering from bar 201 (one daily bar later)
+    assert versions[199] == 0 and versions[200] == 1
+    assert versions.index(2) == 330 and versions.index(3) == 460
 
 
 def hmm_features(seed: int = 5, days: int = 12) -> np.ndarray:
@@ -179,17 +191,17 @@ def test_forward_filter_matches_hmmlearn_filtered_probabilities() -> None:
 def test_state_round_trip_and_pickle_continue_identically() -> None:
     bars = list(SyntheticMarket(seed=2, days=4).bars())
     detector = RegimeDetector(seed=2, hmm_refit_every=500)
-    for bar in bars[:900]:
+    for bar in bars[:1_100]:  # first fit decided on bar 600, in effect from bar 990
         detector.update(bar)
     assert detector.hmm is not None and detector.hmm.version >= 1
     copy = pickle.loads(pickle.dumps(detector))
     reloaded = FilteredHMM(seed=2, window=detector.hmm.window)
     reloaded.from_state(detector.hmm.to_state())
     assert reloaded.means == detector.hmm.means and reloaded.version == detector.hmm.version
-    assert [copy.update(b) for b in bars[900:]] == [detector.update(b) for b in bars[900:]]
+    assert [copy.update(b) for b in bars[1_100:]] == [detector.update(b) for b in bars[1_100:]]
 
 
-@pytest.mark.parametrize("k", [599, 601, 1_500, 2_101])
+@pytest.mark.parametrize("k", [599, 601, 989, 991, 1_351, 1_741])  # around fits and effects
 def test_detector_is_causal_across_refits(k: int) -> None:
     bars = list(SyntheticMarket(seed=4, days=6).bars())[:2_400]
     full = RegimeDetector(seed=4, hmm_refit_every=750)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import sys
 
 import numpy as np
 import pytest
@@ -127,11 +128,14 @@ def test_a_refit_decided_at_bar_t_filters_from_bar_t_plus_delay() -> None:
 def test_fits_on_a_worker_thread_give_the_same_states_as_inline_fits() -> None:
     bars = list(SyntheticMarket(seed=2, days=6).bars())[:2_000]
     inline = detector_states(bars)
+    default_interval = sys.getswitchinterval()
     background.use_worker_thread()
     try:
-        threaded = detector_states(bars)
+        assert sys.getswitchinterval() <= 0.0005  # the worker's Python glue never holds the
+        threaded = detector_states(bars)            # core thread for 5 ms
     finally:
         background.use_inline()
+    assert sys.getswitchinterval() == default_interval
     assert threaded == inline
     assert sum(s.hmm_probabilities is not None for s in inline) > 500
 

@@ -19,6 +19,8 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	@echo "compiling the fast path's kernels once (numba caches them next to the sources)"
+	$(BIN)/python -c "from gnosis.strategies.fast import warm_up_compiled; warm_up_compiled()"
 	touch $(STAMP)
 
 $(NODE_STAMP): package.json package-lock.json

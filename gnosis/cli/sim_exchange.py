@@ -49,8 +49,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=None, help="synthetic market seed (default 7)")
     parser.add_argument("--days", type=positive_int, default=5,
                         help="live sessions of synthetic market (default 5)")
-    parser.add_argument("--history-days", type=non_negative_int, default=2,
-                        help="sessions of bars before the stream starts, for warm-up (default 2)")
+    parser.add_argument("--history-days", type=non_negative_int, default=3,
+                        help="sessions of bars before the stream starts, for warm-up (default 3)")
     parser.add_argument("--tz", help="with --data: the time zone of the files' naive "
                         "timestamps, e.g. America/New_York")
     parser.add_argument("--news", type=Path,

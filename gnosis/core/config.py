@@ -114,7 +114,9 @@ class MarketConfig(_Section):
     seed: int = 7
     start: str = "2024-01-02"
     days: int = Field(20, ge=1)
-    warmup_days: int = Field(2, ge=0)  # history sessions `gnosis run` folds in before trading
+    # history sessions `gnosis run` folds in before trading: 3 covers the HMM's first fit (bar
+    # 600 of a 1-minute run, staggered by up to 59 bars) and the session it takes to take effect
+    warmup_days: int = Field(3, ge=0)
 
     @field_validator("symbols")
     @classmethod

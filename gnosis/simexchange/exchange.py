@@ -65,7 +65,7 @@ class ExchangeSettings:
     seed: int = 7
     start: str = "2024-01-02"
     days: int = 5
-    history_days: int = 2
+    history_days: int = 3  # what a bot warming up --warmup-days 3 (its default) asks for
     speed: float = 60.0
     key: str | None = None
     secret: str | None = None

@@ -39,7 +39,7 @@ FAST = 1200.0  # simulated seconds per real second: 20 bars a second
 @contextlib.contextmanager
 def running_exchange(**settings: Any) -> Iterator[SimExchangeServer]:
     """An exchange in a thread of this process; ``settings`` are ``ExchangeSettings`` fields
-    (default: fast clock, SPY, 2 history + 2 live sessions)."""
+    (default: fast clock, SPY, 3 history + 2 live sessions)."""
     settings.setdefault("speed", FAST)
     settings.setdefault("days", 2)
     server = SimExchangeServer(ExchangeSettings(**settings))

@@ -118,3 +118,21 @@ def test_commands_jump_the_bar_queue() -> None:
     engine.bus.subscribe(DecisionMade, at_bar)
     bot.run()
     assert states[-3:] == [(100, "active"), (101, "halted"), (102, "halted")]
+
+
+def test_the_default_warm_up_leaves_every_symbols_hmm_in_effect() -> None:
+    """`gnosis run`'s default history covers the HMM's first fit, its symbol stagger and the
+    session a fit takes to take effect: the first live bar has HMM probabilities."""
+    from gnosis.bootstrap import build_strategy
+
+    config = load_config(market={"symbols": ("SPY", "QQQ", "IWM")})
+    days = config.market.warmup_days
+    feed = SyntheticMarket(config.market.symbols, seed=5, start="2024-03-04", days=days + 1)
+    strategy = build_strategy(config, feed)
+    engine = Engine(config, strategy, SimBroker(config.execution))
+    decided: list[DecisionMade] = []
+    engine.bus.subscribe(DecisionMade, decided.append)
+    LiveBot(engine, feed, speed=FAST, max_bars=3,
+            warmup_bars=feed.bars_in_sessions(days)).run()
+    assert len(decided) == 3
+    assert all(d.decision.regime_state.hmm_probabilities is not None for d in decided)

@@ -173,7 +173,7 @@ class AlpacaFeed:
     is_live = True
 
     def __init__(self, settings: AlpacaSettings, symbols: tuple[str, ...], *,
-                 clock: VenueClock, warmup_days: int = 2, fold_stale: bool = False,
+                 clock: VenueClock, warmup_days: int = 3, fold_stale: bool = False,
                  interval_s: int = 60, calendar: MarketCalendar | None = None,
                  data_client: Any = None, wall: LiveClock | None = None,
                  record: int = 0) -> None:

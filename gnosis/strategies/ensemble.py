@@ -20,6 +20,7 @@ from typing import Any
 from gnosis.agents import build_default_agents
 from gnosis.agents.base import Agent, AgentContext, consensus, safe_vote
 from gnosis.model.market import NewsProvider, OptionsChainProvider
+from gnosis.model.regime import RegimeState
 from gnosis.model.types import Bar, Decision, Vote
 from gnosis.regime.activation import agent_activation
 from gnosis.regime.detector import RegimeDetector
@@ -133,33 +134,10 @@ class AgentEnsemble:
         signal, confidence, why = consensus(votes, len(votes))
         if not regime.ready:  # votes are recorded, but nothing trades on a half-formed view
             signal, confidence, why = 0, 0.0, f"no trading while {regime.reason} ({why})"
-        return Decision(
-            symbol=bar.symbol,
-            ts_event=bar.ts_event,
-            signal=signal,
-            confidence=confidence,
-            votes=tuple(votes),
-            regime=regime.primary,
-            regime_confidence=regime.confidence,
-            reasoning=why,  # the regime's own explanation is formatted on demand from the state
-            inactive=tuple(inactive),
-            regime_state=regime,
-        )
+        return _decision(bar, regime, votes, inactive, signal, confidence, why)
 
     def _decide_fast(self, fast: FastBrain, bar: Bar) -> Decision:
-        regime, votes, inactive, signal, confidence, why = fast.decide(bar, self.agent_errors)
-        return Decision(
-            symbol=bar.symbol,
-            ts_event=bar.ts_event,
-            signal=signal,
-            confidence=confidence,
-            votes=tuple(votes),
-            regime=regime.primary,
-            regime_confidence=regime.confidence,
-            reasoning=why,
-            inactive=tuple(inactive),
-            regime_state=regime,
-        )
+        return _decision(bar, *fast.decide(bar, self.agent_errors))
 
     def regime_of(self, symbol: str) -> Any:
         """The symbol's detector (or its fast twin): ``.last`` is its latest RegimeState."""
@@ -184,3 +162,20 @@ class AgentEnsemble:
         loaded = _ProviderUnpickler(io.BytesIO(state), self._provider_ids()).load()
         self._brains = loaded["brains"]
         self.agent_errors = loaded["errors"]
+
+
+def _decision(bar: Bar, regime: RegimeState, votes: list[Vote],
+              inactive: list[tuple[str, str]], signal: int, confidence: float,
+              why: str) -> Decision:
+    return Decision(
+        symbol=bar.symbol,
+        ts_event=bar.ts_event,
+        signal=signal,
+        confidence=confidence,
+        votes=tuple(votes),
+        regime=regime.primary,
+        regime_confidence=regime.confidence,
+        reasoning=why,  # the regime's own explanation is formatted on demand from the state
+        inactive=tuple(inactive),
+        regime_state=regime,
+    )

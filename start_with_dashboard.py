@@ -1,12 +1,12 @@
-"""Seed entry point: the bot with its web dashboard (``gnosis run --dashboard``).
+"""Seed entry point: ``LiveTradingBot`` with its web dashboard (see gnosis/launchers.py).
 
-Open the URL it prints (http://127.0.0.1:8080 by default). Any arguments are passed through,
-e.g. ``python start_with_dashboard.py --symbols SPY,QQQ --port 8090 --token secret``.
+Open the URL it prints (http://127.0.0.1:8080 by default; ``--port 0`` picks a free port).
+Options as ``start_paper_trading.py`` plus ``--host``, ``--port`` and ``--token``.
 """
 
 import sys
 
-from gnosis.cli import main
+from gnosis.launchers import main
 
 if __name__ == "__main__":
-    sys.exit(main(["run", "--dashboard", *sys.argv[1:]]))
+    sys.exit(main(sys.argv[1:], dashboard=True, prog="start_with_dashboard.py"))

@@ -11,9 +11,8 @@ import importlib
 import logging
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
 
-from gnosis.cli.common import CommandError
+from gnosis.cli.common import CommandError, OneLineParser
 from gnosis.core.config import ConfigError
 from gnosis.trading.state import StateError
 
@@ -30,16 +29,9 @@ COMMANDS: dict[str, str] = {
 }
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse, but a bad argument is one line (and a pointer to --help), not the usage."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
-
-
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="gnosis", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser = OneLineParser(prog="gnosis", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     for module in dict.fromkeys(COMMANDS.values()):  # a module may add several commands
         importlib.import_module(f"gnosis.cli.{module}").add_parser(sub)
     return parser

@@ -6,13 +6,20 @@ import argparse
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from gnosis.core.config import GnosisConfig, load_config
 
 
 class CommandError(Exception):
     """A command that cannot go on; the message is printed as one line, the exit code is 2."""
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a bad argument is one line (and a pointer to --help), not the usage."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
 
 
 def symbols_arg(text: str) -> tuple[str, ...]:

@@ -423,7 +423,8 @@ class LiveTradingBot:
                  feed: str = "sim", state_dir: Any = None, fresh: bool = False,
                  speed: float = 60.0, max_bars: int | None = None,
                  warmup_days: int | None = None, console: bool = True,
-                 config: Any = None) -> None:
+                 config: Any = None, dashboard: bool = False, host: str | None = None,
+                 port: int | None = None, token: str | None = None) -> None:
         if not paper_mode:
             raise TradingRefused(LIVE_MONEY_REFUSED)
         if bar_interval not in INTERVALS:
@@ -434,6 +435,16 @@ class LiveTradingBot:
         if enable_trading and feed != "alpaca":
             raise TradingRefused("enable_trading=True places orders on the Alpaca paper "
                                  "account, which trades on Alpaca's data: use feed='alpaca'")
+        if dashboard:  # a public bind without a token is refused before any work
+            from gnosis.dashboard import launch
+
+            try:
+                launch.check(True, host, port, token)
+            except launch.DashboardError as exc:
+                raise TradingRefused(str(exc)) from None
+        self.dashboard = dashboard
+        self.host, self.port, self.token = host, port, token
+        self.dashboard_url: str | None = None
         self.symbols = tuple(s.upper() for s in (symbols or (symbol,)))
         self.bar_interval = bar_interval
         self.enable_memory = enable_memory
@@ -503,21 +514,53 @@ class LiveTradingBot:
         if self.console:
             from gnosis.trading.console import ConsoleReporter
 
-            ConsoleReporter(system.bus, equity=lambda: system.engine.positions.equity)
+            strategy = system.engine.strategy
+            regime_of = getattr(strategy, "regime_of", None)
+            ConsoleReporter(system.bus, equity=lambda: system.engine.positions.equity,
+                            regime_of=None if regime_of is None else
+                            lambda symbol: getattr(regime_of(symbol), "last", None))
+            where = ("Alpaca bars, orders on the paper account" if self.enable_trading else
+                     "Alpaca bars, dry run (SimBroker)") if self.feed == "alpaca" else \
+                f"simulated market (seed {config.market.seed}), dry run (SimBroker)"
+            print(f"LiveTradingBot: {','.join(self.symbols)} {self.bar_interval} on {where}; "
+                  f"memory {'on' if memory is not None else 'off'}; state in "
+                  f"{config.state_dir}/", flush=True)
         if self.memory_note:
             system.engine.note(self.memory_note)
         self.bot = bot
         if self._stop_requested.is_set():
             bot.stop()
+        attached = self._attach_dashboard(system, bot, config)
         try:
             summary = bot.run()
         finally:
+            if attached is not None:
+                attached.close()
             if system.store is not None:
                 system.store.close()
             if memory is not None:
                 memory.close()
-        summary["memory"] = self.memory_note or "on"
+        if self.memory_note:  # off or unavailable: say why (on: the engine's memory block)
+            summary["memory_note"] = self.memory_note
         return summary
+
+    def _attach_dashboard(self, system: Any, bot: LiveBot, config: Any) -> Any:
+        """The web dashboard in this process (``dashboard=True``), control through ``bot``."""
+        if not self.dashboard:
+            return None
+        from gnosis.dashboard import launch
+
+        try:
+            attached = launch.attach(system.engine, bot, state_dir=config.state_dir,
+                                     host=self.host, port=self.port, token=self.token)
+        except launch.DashboardError as exc:
+            if system.store is not None:
+                system.store.close()
+            raise TradingRefused(str(exc)) from None
+        self.dashboard_url = attached.url
+        if self.console:
+            print(f"dashboard: {attached.url}", flush=True)
+        return attached
 
     def stop(self) -> None:
         """End ``run()`` cleanly (thread-safe; before ``run()`` it ends as soon as it starts)."""

@@ -68,8 +68,10 @@ def test_the_seed_api_runs_the_simulated_market_with_or_without_memory(
     summary = bot.run()
     assert summary["bars"] == 30 and bot.symbols == ("SPY",)
     assert (tmp_path / "memory.duckdb").exists() == enable_memory
-    assert summary["memory"] == ("on" if enable_memory else
-                                 "episodic memory off (enable_memory=False)")
+    if enable_memory:
+        assert summary["memory"]["available"] is True and "memory_note" not in summary
+    else:
+        assert summary["memory_note"] == "episodic memory off (enable_memory=False)"
 
 
 def order(cid: str) -> Order:

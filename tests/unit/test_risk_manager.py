@@ -28,22 +28,47 @@ def fresh() -> RiskManager:
 
 
 @pytest.mark.parametrize(
-    ("overrides", "refusal_contains"),
+    ("overrides", "refusal_contains", "rule"),
     [
-        ({"open_positions": 3}, "max open positions"),
-        ({"gross_exposure": 29_950.0}, "total exposure"),
-        ({"confidence": 0.3}, "no Kelly edge"),
-        ({"price": 0.0}, "no usable price"),
-        ({"price": math.nan}, "no usable price"),
-        ({"equity": 0.0}, "no equity"),
-        ({"signal": 0}, "no direction"),
-        ({"price": 200_000.0}, "size rounds to zero"),
+        ({"open_positions": 3}, "max open positions reached (3/3)", "max_positions"),
+        ({"gross_exposure": 29_950.0}, "total exposure limit: 29.9% of 30% used",
+         "total_exposure"),
+        ({"confidence": 0.3}, "no Kelly edge at confidence 0.30 and 2:1 reward:risk",
+         "no_kelly_edge"),
+        ({"price": 0.0}, "no usable price", "bad_price"),
+        ({"price": math.nan}, "no usable price", "bad_price"),
+        ({"equity": 0.0}, "no equity", "no_equity"),
+        ({"signal": 0}, "no direction", "no_direction"),
+        ({"price": 200_000.0}, "size rounds to zero", "zero_size"),
     ],
 )
-def test_each_limit_refuses_with_a_reason(overrides: dict, refusal_contains: str) -> None:
+def test_each_limit_refuses_with_a_reason(overrides: dict, refusal_contains: str,
+                                          rule: str) -> None:
     answer = approve(fresh(), **overrides)
     assert isinstance(answer, Refusal)
     assert refusal_contains in answer.reason
+    assert answer.rule == rule  # the stable key the summary's refusal tallies count by
+
+
+def test_a_kelly_edge_of_exactly_zero_is_no_edge() -> None:
+    risk = RiskManager(RiskConfig(reward_risk=1.0))  # 1:1 makes confidence 0.5 exactly 0 edge
+    risk.on_equity(T0, 100_000.0)
+    assert kelly_fraction(0.5, 1.0) == 0.0
+    answer = approve(risk, confidence=0.5)
+    assert isinstance(answer, Refusal) and answer.rule == "no_kelly_edge"
+
+
+def test_memorys_size_scale_multiplies_the_sizing_before_the_caps() -> None:
+    base = approve(fresh(), confidence=0.45, volatility=0.3)
+    assert isinstance(base, Approval) and base.weight < 0.05  # far below every cap
+    for scale in (0.5, 1.5):
+        scaled = fresh().approve_entry(signal=1, confidence=0.45, price=100.0, volatility=0.3,
+                                       equity=100_000.0, gross_exposure=0.0, open_positions=0,
+                                       size_scale=scale)
+        assert isinstance(scaled, Approval)
+        assert scaled.quantity == pytest.approx(base.quantity * scale, abs=1)
+        assert f"× memory {scale:.2f}" in scaled.reasoning
+    assert "memory" not in base.reasoning
 
 
 def test_per_position_cap_is_15_percent() -> None:

@@ -58,6 +58,7 @@ def attach(engine: Any, bot: Any = None, *, state_dir: Path | None = None,
     ``fan_out`` (``queue_size``, ``send_timeout``) tunes the per-client queues."""
     check(serve_web, host, port, token)
     publisher = DashboardPublisher(engine)
+    publisher.seed_from_journal(getattr(engine, "store", None))
     writer = (StateFileWriter(publisher.state, state_dir, pump=publisher.pump).start()
               if state_dir else None)
     attached = AttachedDashboard(publisher, writer)

@@ -32,6 +32,7 @@ from gnosis.dashboard.state import (
     POSITIONS,
     REGIME,
     TRADE,
+    TRADES_KEPT,
     TRADING_STATE,
     DashboardState,
 )
@@ -127,6 +128,19 @@ class DashboardPublisher:
         self._capture(self._trading_state_message,
                       (None, engine.trading_state.value, self._state_reason("start"), None))
         self.refresh()
+
+    def seed_from_journal(self, store: Any) -> int:
+        """A restarted bot's dashboard starts with what its journal holds: the latest trades
+        and the equity curve (before any client connects). Returns the trades seeded."""
+        if store is None:
+            return 0
+        trades = store.recent_trades(TRADES_KEPT)
+        with self._pumping:
+            for trade in trades:
+                for kind, data in self._trade_message(trade):
+                    self.state.fold(kind, data)
+            self.state.seed_equity(store.equity_points())
+        return len(trades)
 
     def add_sink(self, sink: Sink) -> None:
         self._sinks.append(sink)

@@ -129,6 +129,12 @@ class DashboardState:
                 raise ValueError(f"unknown dashboard message type {kind!r}")
             return self.seq
 
+    def seed_equity(self, points: list[tuple[int, float]]) -> None:
+        """Start the equity curve from a journal's (ts_event ns, equity) points."""
+        with self._lock:
+            for ts_ns, equity in points:
+                self._equity.add(ts_ns // 1_000_000_000, equity)
+
     def set_memory_status(self, available: bool, status: str) -> None:
         with self._lock:
             self._memory = {"available": available, "status": status}

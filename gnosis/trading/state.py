@@ -24,6 +24,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from gnosis.model.types import Trade
+
 SNAPSHOT_SCHEMA = 5  # bump when the snapshot's shape changes (5: the HMM keeps a pending refit)
 JOURNAL_SCHEMA = 2  # bump when a journal table changes
 DB_NAME = "state.db"
@@ -287,6 +289,20 @@ class StateStore:
         cursor = self._db.execute(f"SELECT * FROM {table} ORDER BY rowid")  # noqa: S608
         names = [d[0] for d in cursor.description]
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+    def recent_trades(self, limit: int) -> list[Trade]:
+        """The journal's latest ``limit`` closed trades, oldest first (a restarted dashboard
+        shows them)."""
+        rows = self._db.execute(
+            "SELECT symbol, side, quantity, entry_price, exit_price, entry_ts, exit_ts, "
+            "bars_held, pnl, return_pct, fees, exit_reason, entry_order_id, max_favorable, "
+            "max_adverse FROM trades ORDER BY rowid DESC LIMIT ?", (limit,)).fetchall()
+        return [Trade(*row) for row in reversed(rows)]
+
+    def equity_points(self) -> list[tuple[int, float]]:
+        """(ts_event ns, equity) of every committed bar, in order."""
+        return [(int(ts), float(equity)) for ts, equity in self._db.execute(
+            "SELECT ts_event, equity FROM equity ORDER BY sequence")]
 
     def close(self) -> None:
         self._db.close()

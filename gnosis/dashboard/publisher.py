@@ -139,7 +139,7 @@ class DashboardPublisher:
             for trade in trades:
                 for kind, data in self._trade_message(trade):
                     self.state.fold(kind, data)
-            self.state.seed_equity(store.equity_points())
+            self.state.seed_journal(store.trade_count(), store.equity_points())
         return len(trades)
 
     def add_sink(self, sink: Sink) -> None:

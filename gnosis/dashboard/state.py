@@ -129,9 +129,11 @@ class DashboardState:
                 raise ValueError(f"unknown dashboard message type {kind!r}")
             return self.seq
 
-    def seed_equity(self, points: list[tuple[int, float]]) -> None:
-        """Start the equity curve from a journal's (ts_event ns, equity) points."""
+    def seed_journal(self, trades_total: int, points: list[tuple[int, float]]) -> None:
+        """After the journal's latest trades were folded in: the run's true trade count, and
+        the equity curve from the journal's (ts_event ns, equity) points."""
         with self._lock:
+            self._trades_total = max(self._trades_total, trades_total)
             for ts_ns, equity in points:
                 self._equity.add(ts_ns // 1_000_000_000, equity)
 

@@ -299,6 +299,9 @@ class StateStore:
             "max_adverse FROM trades ORDER BY rowid DESC LIMIT ?", (limit,)).fetchall()
         return [Trade(*row) for row in reversed(rows)]
 
+    def trade_count(self) -> int:
+        return int(self._db.execute("SELECT count(*) FROM trades").fetchone()[0])
+
     def equity_points(self) -> list[tuple[int, float]]:
         """(ts_event ns, equity) of every committed bar, in order."""
         return [(int(ts), float(equity)) for ts, equity in self._db.execute(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,16 @@ def read_table(path: Path, error: type[InputError] = InputError) -> Any:
 def lower_columns(frame: Any) -> Any:
     """The frame with its column names stripped and lower-cased."""
     return frame.rename(columns={c: str(c).strip().lower() for c in frame.columns})
+
+
+def require_columns(frame: Any, path: Path, required: Sequence[str], expected: str,
+                    error: type[InputError] = InputError) -> None:
+    """Refuse a frame that lacks a required column, naming what it has and what is expected."""
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        found = ", ".join(map(str, frame.columns)) or "none"
+        raise error(f"{path}: missing column(s) {', '.join(missing)}; found {found}. "
+                    f"Expected {expected}")
 
 
 def require_rows(frame: Any, path: Path, error: type[InputError] = InputError) -> int:

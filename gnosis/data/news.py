@@ -34,6 +34,7 @@ from gnosis.data.files import (
     RowScreen,
     lower_columns,
     read_table,
+    require_columns,
     require_rows,
     text_column,
 )
@@ -82,10 +83,7 @@ def load_news(path: str | Path, *, tz: str | None = None,
     """Read, validate and index a news file (see the module for the format)."""
     path = Path(path)
     frame = lower_columns(read_table(path, NewsError))
-    missing = [c for c in REQUIRED if c not in frame.columns]
-    if missing:
-        raise NewsError(f"{path}: missing column(s) {', '.join(missing)}; found "
-                        f"{', '.join(map(str, frame.columns)) or 'none'}. Expected {FORMAT}")
+    require_columns(frame, path, REQUIRED, FORMAT, NewsError)
     rows = require_rows(frame, path, NewsError)
     try:
         created = to_ns(frame["created_at"], tz=tz, epoch_unit=epoch_unit, name="created_at")

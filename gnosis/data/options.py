@@ -42,6 +42,7 @@ from gnosis.data.files import (
     lower_columns,
     number_column,
     read_table,
+    require_columns,
     require_rows,
     text_column,
 )
@@ -121,10 +122,7 @@ def load_options(path: str | Path, *, tz: str | None = None, epoch_unit: str | N
     """Read, validate and index an options snapshot file (see the module for the format)."""
     path = Path(path)
     frame = lower_columns(read_table(path, OptionsError))
-    missing = [c for c in REQUIRED if c not in frame.columns]
-    if missing:
-        raise OptionsError(f"{path}: missing column(s) {', '.join(missing)}; found "
-                           f"{', '.join(map(str, frame.columns)) or 'none'}. Expected {FORMAT}")
+    require_columns(frame, path, REQUIRED, FORMAT, OptionsError)
     rows = require_rows(frame, path, OptionsError)
     try:
         ts = to_ns(frame["timestamp"], tz=tz, epoch_unit=epoch_unit)

@@ -39,6 +39,7 @@ from gnosis.data.files import (
     lower_columns,
     number_column,
     read_table,
+    require_columns,
     require_rows,
     text_column,
 )
@@ -127,14 +128,9 @@ def _normalize_columns(frame: Any, path: Path) -> Any:
         alias = next((c for c in TIME_ALIASES if c in frame.columns), None)
         if alias is not None:
             frame = frame.rename(columns={alias: "timestamp"})
-    missing = [c for c in REQUIRED if c not in frame.columns]
-    if missing:
-        found = ", ".join(map(str, frame.columns)) or "none"
-        raise ReplayError(
-            f"{path}: missing column(s) {', '.join(missing)}; found {found}. Expected Alpaca "
-            "columns t,o,h,l,c,v[,n,vw] or timestamp,open,high,low,close,volume"
-            "[,trade_count,vwap][,symbol]"
-        )
+    require_columns(frame, path, REQUIRED, "Alpaca columns t,o,h,l,c,v[,n,vw] or "
+                    "timestamp,open,high,low,close,volume[,trade_count,vwap][,symbol]",
+                    ReplayError)
     return frame
 
 

@@ -65,6 +65,28 @@ def gamma_exposure(chain: OptionsChain) -> tuple[float, float, float]:
     return net, gross, wall
 
 
+def missing_chain_reason(provider: object, symbol: str, ts_close: int) -> str:
+    """Why a chain read found nothing: a live source says why, a file has no snapshot."""
+    reason = getattr(provider, "missing_reason", None)
+    return reason(symbol) if reason else (f"no options snapshot of {symbol} by "
+                                          f"{format_ns(ts_close)}")
+
+
+def chain_source(chain: OptionsChain, ts_close: int) -> str:
+    """A live chain's source and age, said in every vote that uses it ("" for others)."""
+    if not chain.source:
+        return ""
+    age_min = (ts_close - chain.ts_event) / 60e9
+    return (f"{chain.source}, as of {format_ns(chain.ts_event)}, {age_min:.0f} min before "
+            "this bar's close")
+
+
+def with_source(vote: Vote, source: str) -> Vote:
+    if source and not vote.abstained:
+        return Vote(vote.agent, vote.signal, vote.confidence, f"{vote.reasoning} [{source}]")
+    return vote
+
+
 class HedgeAgent(Agent):
     name = "hedge"
 
@@ -104,26 +126,17 @@ class HedgeAgent(Agent):
             chain = self.chain_provider.chain(bar.symbol, close, bar.ts_close)
             if chain is None or not chain.contracts:
                 self._have_chain = False
-                reason = getattr(self.chain_provider, "missing_reason", None)  # a live source
-                self._missing = (reason(bar.symbol) if reason else  # says why it has none
-                                 f"no options snapshot of {bar.symbol} by "
-                                 f"{format_ns(bar.ts_close)}")
+                self._missing = missing_chain_reason(self.chain_provider, bar.symbol,
+                                                     bar.ts_close)
                 self._source = ""
             else:
                 self._net, self._gross, self._wall = gamma_exposure(chain)
                 self._have_chain = self._gross > 0
-                age_min = (bar.ts_close - chain.ts_event) / 60e9
-                self._source = (f"{chain.source}, as of {format_ns(chain.ts_event)}, "
-                                f"{age_min:.0f} min before this bar's close"
-                                if chain.source else "")
+                self._source = chain_source(chain, bar.ts_close)
                 self._missing = "options chain without open interest"
 
     def vote(self, ctx: AgentContext) -> Vote:
-        vote = self._gamma_vote(ctx)
-        if self._source and not vote.abstained:
-            return Vote(vote.agent, vote.signal, vote.confidence,
-                        f"{vote.reasoning} [{self._source}]")
-        return vote
+        return with_source(self._gamma_vote(ctx), self._source)
 
     def _gamma_vote(self, ctx: AgentContext) -> Vote:
         if not self._have_chain:

@@ -26,10 +26,16 @@ from typing import Any
 import numpy as np
 
 from gnosis.agents.base import Agent
-from gnosis.agents.hedge import HedgeAgent, gamma_exposure
+from gnosis.agents.hedge import (
+    HedgeAgent,
+    chain_source,
+    gamma_exposure,
+    missing_chain_reason,
+    with_source,
+)
 from gnosis.agents.liquidity import PROFILE_BARS, SCAN_BINS, LiquidityAgent
 from gnosis.agents.markov import MarkovAgent
-from gnosis.agents.sentiment import SentimentAgent
+from gnosis.agents.sentiment import SentimentAgent, describe_news
 from gnosis.agents.sentiment_lexicon import score_text
 from gnosis.agents.wyckoff import WyckoffAgent
 from gnosis.model.regime import (
@@ -44,7 +50,7 @@ from gnosis.model.regime import (
     WARMING_UP,
     RegimeState,
 )
-from gnosis.model.types import Bar, Vote, format_ns
+from gnosis.model.types import Bar, Vote
 from gnosis.regime.activation import markov_active, wyckoff_active
 from gnosis.regime.detector import RegimeDetector
 from gnosis.strategies import kernel as k
@@ -222,10 +228,8 @@ class FastBrain:
                                               bar.ts_close)
             if chain is None or not chain.contracts:
                 self.i[k.I_H_HAVE_CHAIN] = 0
-                reason = getattr(self.chain_provider, "missing_reason", None)  # as HedgeAgent
-                self._missing = (reason(bar.symbol) if reason else
-                                 f"no options snapshot of {bar.symbol} by "
-                                 f"{format_ns(bar.ts_close)}")
+                self._missing = missing_chain_reason(self.chain_provider, bar.symbol,
+                                                     bar.ts_close)
                 self._source = ""
             else:
                 net, gross, wall = gamma_exposure(chain)
@@ -233,10 +237,7 @@ class FastBrain:
                 f[k.H_NET], f[k.H_GROSS], f[k.H_WALL] = net, gross, wall
                 self._wall = wall
                 self.i[k.I_H_HAVE_CHAIN] = int(gross > 0)
-                age_min = (bar.ts_close - chain.ts_event) / 60e9
-                self._source = (f"{chain.source}, as of {format_ns(chain.ts_event)}, "
-                                f"{age_min:.0f} min before this bar's close"
-                                if chain.source else "")
+                self._source = chain_source(chain, bar.ts_close)
                 self._missing = "options chain without open interest"
             self._hedge_abstains = Vote.abstain("hedge", self._missing)
         except Exception as exc:  # noqa: BLE001 - as the reference: an agent error, not a crash
@@ -304,10 +305,7 @@ class FastBrain:
                            reason, self.bars)
 
     def _hedge_vote(self, out: list[float]) -> Vote:
-        vote = self._gamma_vote(out)
-        if self._source and not vote.abstained:
-            return Vote("hedge", vote.signal, vote.confidence, f"{vote.reasoning} [{self._source}]")
-        return vote
+        return with_source(self._gamma_vote(out), self._source)
 
     def _gamma_vote(self, out: list[float]) -> Vote:
         v = _V
@@ -357,13 +355,7 @@ class FastBrain:
         if code == k.ABSTAIN:
             return Vote.abstain("sentiment", f"warming up ({self.bars}/{k.SENT_MOMENTUM + 1})")
         momentum, balance, news, shock, score = out[v + 3:v + 8]
-        last = self._last_headline
-        news_note = ((f"news {news:+.2f}" + (f" ('{last[:48]}')" if last else ""))
-                     if self.news_provider is not None else "price/volume only, no news source")
-        outage = getattr(self.news_provider, "outage", None)
-        down = outage() if outage is not None else None
-        if down:  # as SentimentAgent: a live source that is down
-            news_note = f"price/volume only: {down}"
+        news_note = describe_news(self.news_provider, news, self._last_headline)
         why = (f"momentum {momentum:+.2f}, volume balance {balance:+.2f}, {news_note}, "
                f"vol shock x{shock:.1f}")
         if code == k.S_NEUTRAL:

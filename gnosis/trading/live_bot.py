@@ -530,8 +530,9 @@ class LiveTradingBot:
         self.bot = bot
         if self._stop_requested.is_set():
             bot.stop()
-        attached = self._attach_dashboard(system, bot, config)
+        attached = None
         try:
+            attached = self._attach_dashboard(system, bot, config)
             summary = bot.run()
         finally:
             if attached is not None:
@@ -553,9 +554,7 @@ class LiveTradingBot:
         try:
             attached = launch.attach(system.engine, bot, state_dir=config.state_dir,
                                      host=self.host, port=self.port, token=self.token)
-        except launch.DashboardError as exc:
-            if system.store is not None:
-                system.store.close()
+        except launch.DashboardError as exc:  # run() closes the store and the memory
             raise TradingRefused(str(exc)) from None
         self.dashboard_url = attached.url
         if self.console:

@@ -82,3 +82,23 @@ def test_start_with_dashboard_serves_the_page_and_stops_cleanly_on_ctrl_c(
             proc.wait()
     assert proc.returncode == 0, err
     assert "\nsummary\n" in out
+
+
+def test_a_busy_port_is_refused_and_leaves_the_state_directory_usable(tmp_path: Path) -> None:
+    """The Python API: the dashboard cannot bind, run() refuses in one exception, and the
+    lock, journal and memory are all released for the next run."""
+    import socket
+
+    from gnosis.trading.live_bot import LiveTradingBot, TradingRefused
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        bot = LiveTradingBot(dashboard=True, port=port, state_dir=tmp_path, speed=1e9,
+                             max_bars=3, warmup_days=0, console=False)
+        with pytest.raises(TradingRefused, match="cannot serve the dashboard"):
+            bot.run()
+    again = LiveTradingBot(state_dir=tmp_path, speed=1e9, max_bars=3, warmup_days=0,
+                           console=False).run()
+    assert again["bars"] == 3 and again["memory"]["available"] is True

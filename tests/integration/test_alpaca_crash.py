@@ -86,7 +86,10 @@ def kill_at_random(proc: ExchangeProcess, command: list[str], env: dict[str, str
             and process.poll() is None:
         assert time.monotonic() < deadline, "the restarted bot made no progress"
         time.sleep(0.02)
-    time.sleep(rng.uniform(0.0, 1.5))
+    # live time before the kill: bars the bot missed while down are folded in without trading,
+    # so each run needs a few live bars for the scenario to keep placing orders (at 0-1.5 s a
+    # run, one CI run in several placed only 4 orders where 6 are required)
+    time.sleep(rng.uniform(0.3, 2.3))
     assert process.poll() is None, "the bot ended on its own"
     moment = {"committed": committed(state), **in_flight(proc, state)}
     process.send_signal(signal.SIGKILL)

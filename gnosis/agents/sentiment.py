@@ -22,13 +22,18 @@ from gnosis.model.market import NewsProvider
 from gnosis.model.types import Vote
 
 
-def describe_news(provider: object, news: float, last_headline: str) -> str:
+def news_outage(provider: object) -> str | None:
+    """Why a live news source is down right now (None when it is up, or says nothing)."""
+    outage = getattr(provider, "outage", None)
+    return outage() if outage is not None else None
+
+
+def describe_news(provider: object, news: float, last_headline: str,
+                  down: str | None) -> str:
     """What the vote's news part rests on: the score and latest headline, or why there is
-    none (no source, or a live source that is down)."""
+    none (no source, or a live source that is ``down``, as ``news_outage`` said at the bar)."""
     if provider is None:
         return "price/volume only, no news source"
-    outage = getattr(provider, "outage", None)
-    down = outage() if outage is not None else None
     if down:  # a live source that is down: the vote rests on price and volume
         return f"price/volume only: {down}"
     return f"news {news:+.2f}" + (f" ('{last_headline[:48]}')" if last_headline else "")
@@ -93,7 +98,8 @@ class SentimentAgent(Agent):
         shock = math.sqrt(self._var_fast / self._var_slow) if self._var_slow > 0 else 1.0
         damp = 1.0 if shock < 1.8 else 1.8 / shock
         score = (0.45 * momentum + 0.35 * balance + 0.4 * news) * damp
-        news_note = describe_news(self.news_provider, news, self._last_headline)
+        news_note = describe_news(self.news_provider, news, self._last_headline,
+                                   news_outage(self.news_provider))
         why = (f"momentum {momentum:+.2f}, volume balance {balance:+.2f}, {news_note}, "
                f"vol shock x{shock:.1f}")
         if abs(score) < self.threshold:

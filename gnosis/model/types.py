@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 if TYPE_CHECKING:
     from gnosis.model.regime import RegimeState
@@ -184,28 +184,151 @@ class Vote:
         return cls(agent=agent, signal=0, confidence=0.0, reasoning=reason, abstained=True)
 
 
-@dataclass(frozen=True, slots=True)
+class Explainer(Protocol):
+    """Formats a decision's explanation from what its strategy kept of the bar (``context``)."""
+
+    def explain(self, context: Any) -> tuple[tuple[Vote, ...], tuple[tuple[str, str], ...], str,
+                                             RegimeState | None]: ...
+
+
+_DECISION_FIELDS = ("symbol", "ts_event", "signal", "confidence", "votes", "regime",
+                    "regime_confidence", "reasoning", "inactive", "regime_state")
+
+
 class Decision:
-    """What a strategy concluded on one bar of one symbol."""
+    """What a strategy concluded on one bar of one symbol. Immutable.
+
+    The numbers (``signal``, ``confidence``, ``regime``, ``regime_confidence``) are always
+    there. The explanation (``votes``, ``inactive`` agents and why, ``reasoning``, the
+    detector's full ``regime_state``) is given, or formatted on first read by an ``Explainer``
+    (``Decision.explained_by``): a backtest reads it for a few bars out of thousands (entries,
+    ``--decisions``), and formatting every bar's strings cost more than deciding. Either way
+    the values are the same; equality, hashing and pickling see the formatted explanation.
+    ``vote_marks`` says how each agent voted ("-1", "0", "1", "abstain", "off") without
+    formatting anything.
+    """
+
+    __slots__ = ("symbol", "ts_event", "signal", "confidence", "regime", "regime_confidence",
+                 "_votes", "_inactive", "_reasoning", "_regime_state", "_explainer", "_context",
+                 "_marks")
 
     symbol: str
     ts_event: int
     signal: int
     confidence: float
-    votes: tuple[Vote, ...] = ()
-    regime: str | None = None
-    regime_confidence: float | None = None
-    reasoning: str = ""
-    inactive: tuple[tuple[str, str], ...] = ()  # (agent, why it is not active)
-    # the detector's full view after this bar (trend, volatility, HMM probabilities): a
-    # reference, free on the per-bar path; memory and the dashboard read it when they need it
-    regime_state: RegimeState | None = None
+    regime: str | None
+    regime_confidence: float | None
 
-    def __post_init__(self) -> None:
-        if self.signal not in (-1, 0, 1):
-            raise InvalidValue(f"decision signal must be -1, 0 or +1, got {self.signal!r}")
-        if not (0.0 <= self.confidence <= 1.0):
-            raise InvalidValue(f"decision confidence must be in [0, 1], got {self.confidence!r}")
+    def __init__(self, symbol: str, ts_event: int, signal: int, confidence: float,
+                 votes: tuple[Vote, ...] = (), regime: str | None = None,
+                 regime_confidence: float | None = None, reasoning: str = "",
+                 inactive: tuple[tuple[str, str], ...] = (),
+                 regime_state: RegimeState | None = None) -> None:
+        _set(self, "_explainer", None)
+        _set(self, "_context", None)
+        _set(self, "_votes", votes)
+        _set(self, "_inactive", inactive)
+        _set(self, "_reasoning", reasoning)
+        _set(self, "_regime_state", regime_state)
+        _set(self, "_marks", None)
+        self._numbers(symbol, ts_event, signal, confidence, regime, regime_confidence)
+
+    @classmethod
+    def explained_by(cls, symbol: str, ts_event: int, signal: int, confidence: float,
+                     regime: str | None, regime_confidence: float | None,
+                     marks: tuple[tuple[str, str], ...], explainer: Explainer,
+                     context: Any) -> Decision:
+        """A decision whose explanation ``explainer.explain(context)`` formats on first read;
+        ``marks`` are its ``vote_marks``."""
+        self = cls.__new__(cls)
+        _set(self, "_explainer", explainer)
+        _set(self, "_context", context)
+        _set(self, "_marks", marks)
+        self._numbers(symbol, ts_event, signal, confidence, regime, regime_confidence)
+        return self
+
+    def _numbers(self, symbol: str, ts_event: int, signal: int, confidence: float,
+                 regime: str | None, regime_confidence: float | None) -> None:
+        if signal not in (-1, 0, 1):
+            raise InvalidValue(f"decision signal must be -1, 0 or +1, got {signal!r}")
+        if not (0.0 <= confidence <= 1.0):
+            raise InvalidValue(f"decision confidence must be in [0, 1], got {confidence!r}")
+        _set(self, "symbol", symbol)
+        _set(self, "ts_event", ts_event)
+        _set(self, "signal", signal)
+        _set(self, "confidence", confidence)
+        _set(self, "regime", regime)
+        _set(self, "regime_confidence", regime_confidence)
+
+    def _explain(self) -> None:
+        explainer = self._explainer
+        if explainer is not None:
+            votes, inactive, reasoning, regime_state = explainer.explain(self._context)
+            _set(self, "_votes", votes)
+            _set(self, "_inactive", inactive)
+            _set(self, "_reasoning", reasoning)
+            _set(self, "_regime_state", regime_state)
+            _set(self, "_explainer", None)
+            _set(self, "_context", None)
+
+    @property
+    def votes(self) -> tuple[Vote, ...]:
+        self._explain()
+        return self._votes
+
+    @property
+    def inactive(self) -> tuple[tuple[str, str], ...]:
+        self._explain()
+        return self._inactive
+
+    @property
+    def reasoning(self) -> str:
+        self._explain()
+        return self._reasoning
+
+    @property
+    def regime_state(self) -> RegimeState | None:
+        self._explain()
+        return self._regime_state
+
+    @property
+    def vote_marks(self) -> tuple[tuple[str, str], ...]:
+        """(agent, "-1" | "0" | "1" | "abstain" | "off") of every agent, active ones first."""
+        marks = self._marks
+        if marks is None:
+            marks = tuple((v.agent, "abstain" if v.abstained else str(v.signal))
+                          for v in self._votes) + tuple((agent, "off")
+                                                        for agent, _ in self._inactive)
+            _set(self, "_marks", marks)
+        return marks
+
+    def _fields(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in _DECISION_FIELDS)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"Decision is immutable: cannot assign {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"Decision is immutable: cannot delete {name!r}")
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._fields() == other._fields()  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{name}={value!r}"
+                          for name, value in zip(_DECISION_FIELDS, self._fields(), strict=True))
+        return f"Decision({inner})"
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return Decision, self._fields()
+
+
+_set = object.__setattr__
 
 
 @dataclass(frozen=True, slots=True)

@@ -112,7 +112,7 @@ class AgentEnsemble:
     def on_bar(self, bar: Bar) -> Decision:
         brain = self._brain(bar)
         if brain.fast is not None:
-            return self._decide_fast(brain.fast, bar)
+            return brain.fast.decide(bar, self.agent_errors)
         assert brain.detector is not None
         regime = brain.detector.update(bar)
         activation = agent_activation(regime)
@@ -135,9 +135,6 @@ class AgentEnsemble:
         if not regime.ready:  # votes are recorded, but nothing trades on a half-formed view
             signal, confidence, why = 0, 0.0, f"no trading while {regime.reason} ({why})"
         return _decision(bar, regime, votes, inactive, signal, confidence, why)
-
-    def _decide_fast(self, fast: FastBrain, bar: Bar) -> Decision:
-        return _decision(bar, *fast.decide(bar, self.agent_errors))
 
     def regime_of(self, symbol: str) -> Any:
         """The symbol's detector (or its fast twin): ``.last`` is its latest RegimeState."""

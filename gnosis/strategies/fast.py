@@ -35,7 +35,7 @@ from gnosis.agents.hedge import (
 )
 from gnosis.agents.liquidity import PROFILE_BARS, SCAN_BINS, LiquidityAgent
 from gnosis.agents.markov import MarkovAgent
-from gnosis.agents.sentiment import SentimentAgent, describe_news
+from gnosis.agents.sentiment import SentimentAgent, describe_news, news_outage
 from gnosis.agents.sentiment_lexicon import score_text
 from gnosis.agents.wyckoff import WyckoffAgent
 from gnosis.model.regime import (
@@ -50,7 +50,7 @@ from gnosis.model.regime import (
     WARMING_UP,
     RegimeState,
 )
-from gnosis.model.types import Bar, Vote
+from gnosis.model.types import Bar, Decision, Vote
 from gnosis.regime.activation import markov_active, wyckoff_active
 from gnosis.regime.detector import RegimeDetector
 from gnosis.strategies import kernel as k
@@ -100,6 +100,24 @@ _V = _O_VOTES
 _ATR_NOT_READY = Vote("hedge", 0, 0.2, "long gamma, ATR not ready")
 _NOT_FITTED = Vote.abstain("markov", "HMM not fitted yet")
 _F = k.VOTE_FIELDS
+
+
+_SIGNAL_MARK = {-1.0: "-1", 0.0: "0", 1.0: "1"}
+_AGENT_OFFSETS = (("hedge", _V), ("liquidity", _V + _F), ("sentiment", _V + 2 * _F))
+
+
+def _marks(out: list[float]) -> tuple[tuple[str, str], ...]:
+    """Each agent's vote mark (as ``Decision.vote_marks``), read from the step's codes."""
+    active = [(agent, "abstain" if out[v] == k.ABSTAIN else _SIGNAL_MARK[out[v + 1]])
+              for agent, v in _AGENT_OFFSETS]
+    inactive = []
+    for on, agent, v in ((_O_WYCKOFF_ON, "wyckoff", _V + 3 * _F),
+                         (_O_MARKOV_ON, "markov", _V + 4 * _F)):
+        if out[on]:
+            active.append((agent, "abstain" if out[v] == k.ABSTAIN else _SIGNAL_MARK[out[v + 1]]))
+        else:
+            inactive.append((agent, "off"))
+    return (*active, *inactive)
 
 
 class UnsupportedForFastPath(ValueError):
@@ -169,13 +187,24 @@ class FastBrain:
         self._news_until = -1
         self._news = 0.0
         self._last_headline = ""
-        self.last: RegimeState | None = None
+        self._news_outage = getattr(self.news_provider, "outage", None) is not None
+        self._last_context: tuple[Any, ...] | None = None
+        self._last_regime: RegimeState | None = None
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """A snapshot from before the explanation was formatted on demand kept ``last``."""
+        last = state.pop("last", None)
+        state.setdefault("_last_context", None)
+        state.setdefault("_last_regime", last)
+        state.setdefault("_news_outage",
+                         getattr(state.get("news_provider"), "outage", None) is not None)
+        self.__dict__.update(state)
 
     # -- per bar ----------------------------------------------------------------------------
-    def decide(self, bar: Bar, errors: Counter[str]) -> tuple[
-            RegimeState, list[Vote], list[tuple[str, str]], int, float, str]:
-        """(regime, votes of the active agents, inactive agents and why, signal, confidence,
-        why) of bar t, exactly as the reference ensemble computes them."""
+    def decide(self, bar: Bar, errors: Counter[str]) -> Decision:
+        """The decision of bar t, exactly as the reference ensemble computes it. Its numbers
+        come from the step; its explanation (votes, reasons, regime) is formatted from the
+        step's outputs only when read (``explain``)."""
         f = self.f
         if self.chain_provider is not None:
             self._read_chain(bar, errors)
@@ -201,22 +230,53 @@ class FastBrain:
             errors["liquidity"] += 1
             log.warning("agent %s failed to update: %s", "liquidity",
                         KeyError(int(out[_O_LIQUIDITY_KEY])))
-        regime = self._regime(out)
-        self.last = regime
-        votes = [self._hedge_vote(out), self._liquidity_vote(out), self._sentiment_vote(out)]
+        # what the explanation needs besides the outputs: the brain's state at this bar
+        context = (out, self.bars, self._wall, self._source, self._hedge_abstains,
+                   self._last_headline,
+                   int(self.i[k.I_L_BARS]) if out[_V + _F] == k.ABSTAIN else 0,
+                   int(self.i[k.I_W_INDEX]) if out[_V + 3 * _F] == k.ABSTAIN else 0,
+                   news_outage(self.news_provider) if self._news_outage else None)
+        self._last_context = context
+        self._last_regime = None
+        primary = int(out[_O_PRIMARY])
+        outcome = out[_O_CONSENSUS]
+        if primary == k.WARMING or outcome == k.C_NONE or outcome == k.C_TIE \
+                or outcome == k.C_SHORT:
+            signal, confidence = 0, 0.0
+        else:
+            signal, confidence = int(out[_O_SIGNAL]), out[_O_DECISION_CONFIDENCE]
+        return Decision.explained_by(bar.symbol, bar.ts_event, signal, confidence,
+                                     _PRIMARY[primary], out[_O_CONFIDENCE], _marks(out), self,
+                                     context)
+
+    @property
+    def last(self) -> RegimeState | None:
+        """The latest bar's RegimeState (formatted when first asked for)."""
+        if self._last_regime is None and self._last_context is not None:
+            self._last_regime = self._regime(self._last_context)
+        return self._last_regime
+
+    def explain(self, context: tuple[Any, ...]) -> tuple[
+            tuple[Vote, ...], tuple[tuple[str, str], ...], str, RegimeState]:
+        """(votes of the active agents, inactive agents and why, reasoning, regime) of the bar
+        whose ``context`` this is, strings exactly as the reference ensemble writes them."""
+        out = context[0]
+        regime = self._regime(context)
+        votes = [self._hedge_vote(context), self._liquidity_vote(context),
+                 self._sentiment_vote(context)]
         inactive: list[tuple[str, str]] = []
         if out[_O_WYCKOFF_ON]:
-            votes.append(self._wyckoff_vote(out))
+            votes.append(self._wyckoff_vote(context))
         else:
             inactive.append(("wyckoff", wyckoff_active(regime)[1]))
         if out[_O_MARKOV_ON]:
             votes.append(self._markov_vote(out, regime))
         else:
             inactive.append(("markov", markov_active(regime)[1]))
-        signal, confidence, why = self._consensus(out, votes)
+        why = self._consensus(out, votes)
         if not regime.ready:
             why = f"no trading while {regime.reason} ({why})"
-        return regime, votes, inactive, signal, confidence, why
+        return tuple(votes), tuple(inactive), why, regime
 
     def _read_chain(self, bar: Bar, errors: Counter[str]) -> None:
         self._since_refresh += 1
@@ -275,7 +335,8 @@ class FastBrain:
         self._hmm_version = hmm.version
 
     # -- objects from the step's outputs ---------------------------------------------------------
-    def _regime(self, out: list[float]) -> RegimeState:
+    def _regime(self, context: tuple[Any, ...]) -> RegimeState:
+        out = context[0]
         code = int(out[_O_PRIMARY])
         trend = out[_O_TREND]
         volatility = out[_O_VOLATILITY]
@@ -283,7 +344,7 @@ class FastBrain:
         state_index = int(out[_O_HMM_STATE])
         warmup, calm_vol, volatile_vol, threshold = self.detector_params
         if code == k.WARMING:
-            reason = f"warming up {self.bars}/{warmup}"
+            reason = f"warming up {context[1]}/{warmup}"
         elif code == k.VOLATILE:
             reason = f"vol {volatility:.0%} > {volatile_vol:.0%}"
         elif code in (k.TRENDING_UP, k.TRENDING_DOWN):
@@ -302,18 +363,21 @@ class FastBrain:
         return RegimeState(_PRIMARY[code], out[_O_CONFIDENCE], trend, volatility,
                            _VOL_CLASS[int(out[_O_VOL_CLASS])], out[_O_POSITION],
                            HMM_LABELS[state_index] if state_index >= 0 else None, probs,
-                           reason, self.bars)
+                           reason, context[1])
 
-    def _hedge_vote(self, out: list[float]) -> Vote:
-        return with_source(self._gamma_vote(out), self._source)
+    @staticmethod
+    def _hedge_vote(context: tuple[Any, ...]) -> Vote:
+        return with_source(FastBrain._gamma_vote(context), context[3])
 
-    def _gamma_vote(self, out: list[float]) -> Vote:
+    @staticmethod
+    def _gamma_vote(context: tuple[Any, ...]) -> Vote:
+        out = context[0]
         v = _V
         code = out[v]
         if code == k.ABSTAIN:
-            return self._hedge_abstains
+            return context[4]
         tilt = out[v + 3]
-        wall = self._wall
+        wall = context[2]
         if code == k.H_BALANCED:
             return Vote("hedge", 0, 0.3, f"dealer gamma balanced (tilt {tilt:+.2f})")
         if code == k.H_ATR_NOT_READY:
@@ -332,11 +396,13 @@ class FastBrain:
         return Vote("hedge", int(out[v + 1]), out[v + 2],
                     f"short gamma {tilt:+.2f}: dealers chase the {move:+.1f}σ move")
 
-    def _liquidity_vote(self, out: list[float]) -> Vote:
+    @staticmethod
+    def _liquidity_vote(context: tuple[Any, ...]) -> Vote:
+        out = context[0]
         v = _V + _F
         code = out[v]
         if code == k.ABSTAIN:
-            bars = int(self.i[k.I_L_BARS])
+            bars = context[6]
             return Vote.abstain("liquidity", f"building the volume profile ({bars}/30 bars)")
         context = f"Amihud stress {out[v + 3]:.1f}σ, λ x{out[v + 4]:.1f}, no quotes"
         if code == k.L_SUPPORT:
@@ -349,13 +415,14 @@ class FastBrain:
                         f"volume); {context}")
         return Vote("liquidity", 0, out[v + 2], f"between volume zones; {context}")
 
-    def _sentiment_vote(self, out: list[float]) -> Vote:
+    def _sentiment_vote(self, context: tuple[Any, ...]) -> Vote:
+        out = context[0]
         v = _V + 2 * _F
         code = out[v]
         if code == k.ABSTAIN:
-            return Vote.abstain("sentiment", f"warming up ({self.bars}/{k.SENT_MOMENTUM + 1})")
+            return Vote.abstain("sentiment", f"warming up ({context[1]}/{k.SENT_MOMENTUM + 1})")
         momentum, balance, news, shock, score = out[v + 3:v + 8]
-        news_note = describe_news(self.news_provider, news, self._last_headline)
+        news_note = describe_news(self.news_provider, news, context[5], context[8])
         why = (f"momentum {momentum:+.2f}, volume balance {balance:+.2f}, {news_note}, "
                f"vol shock x{shock:.1f}")
         if code == k.S_NEUTRAL:
@@ -363,10 +430,12 @@ class FastBrain:
         return Vote("sentiment", int(out[v + 1]), out[v + 2],
                     f"{'bullish' if score > 0 else 'bearish'} {score:+.2f}: {why}")
 
-    def _wyckoff_vote(self, out: list[float]) -> Vote:
+    @staticmethod
+    def _wyckoff_vote(context: tuple[Any, ...]) -> Vote:
+        out = context[0]
         v = _V + 3 * _F
         if out[v] == k.ABSTAIN:
-            index = int(self.i[k.I_W_INDEX])
+            index = context[7]
             return Vote.abstain("wyckoff", f"no trading range yet ({index + 1}/{k.WY_WINDOW} "
                                            "bars)")
         phase = int(out[v + 3])
@@ -393,19 +462,19 @@ class FastBrain:
                     f"HMM undecided: bull {bull:.2f}, bear {bear:.2f} < {k.MARKOV_MIN_PROB}")
 
     @staticmethod
-    def _consensus(out: list[float], votes: list[Vote]) -> tuple[int, float, str]:
+    def _consensus(out: list[float], votes: list[Vote]) -> str:
+        """The consensus's reasoning, as ``gnosis.agents.base.consensus`` writes it."""
         outcome = out[_O_CONSENSUS]
         needed = int(out[_O_NEEDED])
         if outcome == k.C_NONE:
-            return 0, 0.0, f"no votes cast (need {needed})"
+            return f"no votes cast (need {needed})"
         if outcome == k.C_TIE:
             tally = Counter(v.signal for v in votes if not v.abstained)
-            return 0, 0.0, f"tie {dict(tally)} (need {needed})"
+            return f"tie {dict(tally)} (need {needed})"
         top_count, top_signal = int(out[_O_TOP_COUNT]), int(out[_O_TOP_SIGNAL])
         if outcome == k.C_SHORT:
-            return 0, 0.0, f"{top_count} vote(s) for {top_signal:+d} < {needed} needed"
-        return (int(out[_O_SIGNAL]), out[_O_DECISION_CONFIDENCE],
-                f"{top_count}/{int(out[_O_CAST])} for {top_signal:+d} (need {needed})")
+            return f"{top_count} vote(s) for {top_signal:+d} < {needed} needed"
+        return f"{top_count}/{int(out[_O_CAST])} for {top_signal:+d} (need {needed})"
 
     # -- what the dashboard and memory read ----------------------------------------------------
     def hmm_state_dict(self) -> dict[str, Any] | None:

@@ -732,8 +732,9 @@ class Engine:
         if decision.regime is not None:
             stats.regime_counts[decision.regime] += 1
             self._track_regime(bar, decision)
-        if decision.votes or decision.inactive:
-            self._tally_votes(decision)
+        marks = decision.vote_marks
+        if marks:
+            self._tally_votes(marks)
         bus = self.bus
         if bus.wants(DecisionMade):
             bus.publish(DecisionMade(bar.ts_event, self.clock.now_ns(), decision, bar.close,
@@ -741,18 +742,14 @@ class Engine:
         if bus.wants(BarProcessed):
             bus.publish(BarProcessed(bar.ts_event, self.clock.now_ns(), bar, equity))
 
-    def _tally_votes(self, decision: Decision) -> None:
+    def _tally_votes(self, marks: tuple[tuple[str, str], ...]) -> None:
+        """Count each agent's vote (or "off") without formatting the decision's reasons."""
         votes = self.stats.votes
-        for vote in decision.votes:
-            tally = votes.get(vote.agent)
-            if tally is None:
-                tally = votes[vote.agent] = Counter()
-            tally["abstain" if vote.abstained else str(vote.signal)] += 1
-        for agent, _why in decision.inactive:
+        for agent, mark in marks:
             tally = votes.get(agent)
             if tally is None:
                 tally = votes[agent] = Counter()
-            tally["off"] += 1
+            tally[mark] += 1
 
     def _track_regime(self, bar: Bar, decision: Decision) -> None:
         regime = decision.regime

@@ -30,11 +30,11 @@ def peak_rss_mb() -> float:
 
 def _import_lazy_dependencies(strategy: str) -> None:
     """Import (and compile) what the pipeline loads on first use: the compiled step and HMM
-    fit (numba's cache), scipy's assignment, Black-Scholes, the news lexicon, so no timed bar
-    pays a one-off import."""
+    fit (numba's cache), scipy's assignment, the news lexicon, so no timed bar pays a one-off
+    import."""
     import importlib
 
-    for module in ("scipy.optimize", "blackscholes", "vaderSentiment.vaderSentiment"):
+    for module in ("scipy.optimize", "vaderSentiment.vaderSentiment"):
         importlib.import_module(module)
     if strategy == "agents":
         from gnosis.agents.sentiment_lexicon import score_text

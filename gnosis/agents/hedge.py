@@ -5,7 +5,7 @@ the largest gamma exposure (the gamma wall); short gamma makes them chase moves,
 runs. Convention (the usual GEX one): dealers are long the calls and short the puts that
 customers trade, so call gamma counts positive and put gamma negative:
 ``GEX = sum(gamma * open_interest * 100 * spot^2 * 1%)``. Greeks come from the chain when the
-feed has them, else from the ``blackscholes`` library. The chain is the one known at the bar's
+feed has them, else from the Black-Scholes formula (``contract_gamma``). The chain is the one known at the bar's
 close (``chain(symbol, spot, bar.ts_close)``: a snapshot taken later is never seen), read every
 ``refresh_bars`` bars (as a snapshot poll would be: an hour of trading time, see
 ``gnosis.agents.build_default_agents``), not every bar: the first symbol of a run on bars 1,
@@ -28,11 +28,22 @@ RISK_FREE = 0.04
 MOMENTUM_BARS = 15
 
 
-def contract_gamma(spot: float, strike: float, years: float, iv: float) -> float:
-    from blackscholes import BlackScholesCall  # gamma is the same for calls and puts
+_SQRT_2PI = math.sqrt(2.0 * math.pi)
 
-    return float(BlackScholesCall(S=spot, K=strike, T=years, r=RISK_FREE, sigma=iv,
-                                  q=0.0).gamma())
+
+def contract_gamma(spot: float, strike: float, years: float, iv: float) -> float:
+    """Black-Scholes gamma (the same for calls and puts, no dividend yield), per share per $1.
+
+    Written in the operation order of the ``blackscholes`` library (``x ** 2`` included, which
+    is the C library's ``pow``, not always ``x * x``), so the two agree bit for bit
+    (tests/unit/test_agents.py), at a fraction of the cost of building its object.
+    """
+    if not (spot > 0 and strike > 0 and years > 0 and iv > 0):
+        raise ValueError(f"gamma needs positive spot, strike, time and volatility, got "
+                         f"{spot!r}, {strike!r}, {years!r}, {iv!r}")
+    sqrt_t = math.sqrt(years)
+    d1 = (1.0 / (iv * sqrt_t)) * (math.log(spot / strike) + (RISK_FREE + 0.5 * iv**2) * years)
+    return math.exp(-(d1**2) / 2.0) / _SQRT_2PI / (spot * iv * sqrt_t)
 
 
 def gamma_exposure(chain: OptionsChain) -> tuple[float, float, float]:
@@ -57,7 +68,9 @@ def gamma_exposure(chain: OptionsChain) -> tuple[float, float, float]:
         per_strike[c.strike] = per_strike.get(c.strike, 0.0) + exposure
     if not per_strike:
         return 0.0, 0.0, spot
-    gross = sum(per_strike.values())
+    gross = 0.0
+    for exposure in per_strike.values():  # left to right (sum() compensates from 3.12 on)
+        gross += exposure
     # the wall is where hedging flows concentrate: the strike with the most total gamma, calls
     # and puts alike (the net per strike would put it on the OTM-call side whenever calls
     # dominate, and a "revert to the wall" vote would then lean long by construction)

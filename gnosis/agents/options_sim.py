@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from gnosis.core.hashing import unit_draw
 from gnosis.model.market import CALL, PUT, OptionContract, OptionsChain
 
@@ -40,11 +42,19 @@ class SimulatedOptionsChain:
         self.strikes_each_side = strikes_each_side
         self.base_iv = base_iv
         self.positioning_days = positioning_days
+        self._phases: dict[str, float] = {}  # symbol -> its positioning phase draw
+        self._noise: dict[tuple[str, int, float, float], np.ndarray] = {}  # the day's OI draws
+
+    def _phase(self, symbol: str) -> float:
+        phase = self._phases.get(symbol)
+        if phase is None:
+            phase = self._phases[symbol] = 2 * math.pi * unit_draw(self.seed, symbol, "phase")
+        return phase
 
     def positioning(self, symbol: str, ts_event: int) -> float:
         """Dealer gamma tilt in [-1, 1]: +1 dealers long calls / short few puts (long gamma)."""
         days = ts_event / NANOS_PER_DAY
-        phase = 2 * math.pi * unit_draw(self.seed, symbol, "phase")
+        phase = self._phase(symbol)
         slow = math.sin(2 * math.pi * days / self.positioning_days + phase)
         wobble = 0.35 * math.sin(2 * math.pi * days / 1.7 + 2 * phase)
         return max(-1.0, min(1.0, slow + wobble))
@@ -89,3 +99,43 @@ class SimulatedOptionsChain:
                         open_interest=round(open_interest * weight), implied_vol=iv,
                     ))
         return OptionsChain(symbol, ts_event, spot, tuple(contracts))
+
+    def exposure(self, symbol: str, spot: float,
+                 as_of_ns: int) -> tuple[float, float, float] | None:
+        """``gamma_exposure(self.chain(symbol, spot, as_of_ns))`` without building the chain
+        (None where ``chain`` gives no contracts): the fast path's read, equal bit for bit
+        (see ``gnosis.agents.options_kernel``)."""
+        from gnosis.agents.options_kernel import sim_exposure
+
+        if not spot > 0:
+            return None
+        ts_event = as_of_ns - NANOS_PER_MINUTE
+        step = strike_step(spot)
+        wall_step = 5 * step
+        shift = int(unit_draw(self.seed, symbol, ts_event // NANOS_PER_HOUR) * 3) - 1
+        wall = (round(spot / wall_step) + shift) * wall_step
+        tilt = self.positioning(symbol, ts_event)
+        center = round(spot / step) * step
+        day = ts_event // NANOS_PER_DAY
+        side = self.strikes_each_side
+        if not round(center + side * step, 2) > 0:
+            return None  # every strike would be <= 0: no contracts
+        return sim_exposure(spot, step, wall, wall_step, tilt, center, side, self.base_iv,
+                            self._day_noise(symbol, day, center, step), ts_event,
+                            (day + 1) * NANOS_PER_DAY + 20 * NANOS_PER_HOUR,
+                            (day + 4) * NANOS_PER_DAY + 20 * NANOS_PER_HOUR, 2.0)
+
+    def _day_noise(self, symbol: str, day: int, center: float, step: float) -> np.ndarray:
+        """The open-interest draws of the strikes around ``center`` (as ``chain`` draws them),
+        kept for the day: the center moves a strike or two in a day."""
+        key = (symbol, day, center, step)
+        noise = self._noise.get(key)
+        if noise is None:
+            if len(self._noise) >= 4096:
+                self._noise.clear()
+            side = self.strikes_each_side
+            strikes = [round(center + i * step, 2) for i in range(-side, side + 1)]
+            noise = self._noise[key] = np.array(
+                [unit_draw(self.seed, symbol, strike, day) if strike > 0 else 0.0
+                 for strike in strikes])
+        return noise

@@ -175,6 +175,8 @@ class FastBrain:
         self._hmm_version = 0
         # Hedge's side input
         self.chain_provider = hedge.chain_provider
+        # a simulated chain offers its exposure directly (SimulatedOptionsChain.exposure)
+        self._sim_chain = hasattr(hedge.chain_provider, "exposure")
         self.refresh_bars = hedge.refresh_bars
         self._since_refresh = hedge.refresh_bars - 1 - hedge.stagger  # as HedgeAgent
         self._wall = 0.0
@@ -196,6 +198,7 @@ class FastBrain:
         last = state.pop("last", None)
         state.setdefault("_last_context", None)
         state.setdefault("_last_regime", last)
+        state.setdefault("_sim_chain", hasattr(state.get("chain_provider"), "exposure"))
         state.setdefault("_news_outage",
                          getattr(state.get("news_provider"), "outage", None) is not None)
         self.__dict__.update(state)
@@ -283,21 +286,31 @@ class FastBrain:
         if self._since_refresh < self.refresh_bars:
             return
         self._since_refresh = 0
+        provider = self.chain_provider
         try:
-            chain = self.chain_provider.chain(bar.symbol, bar.close,  # type: ignore[union-attr]
-                                              bar.ts_close)
-            if chain is None or not chain.contracts:
+            if self._sim_chain:  # the simulated chain's numbers without the chain
+                exposure = provider.exposure(  # type: ignore[union-attr]
+                    bar.symbol, bar.close, bar.ts_close)
+                source = ""
+            else:
+                chain = provider.chain(bar.symbol, bar.close,  # type: ignore[union-attr]
+                                       bar.ts_close)
+                if chain is None or not chain.contracts:
+                    exposure = None
+                else:
+                    exposure = gamma_exposure(chain)
+                    source = chain_source(chain, bar.ts_close)
+            if exposure is None:
                 self.i[k.I_H_HAVE_CHAIN] = 0
-                self._missing = missing_chain_reason(self.chain_provider, bar.symbol,
-                                                     bar.ts_close)
+                self._missing = missing_chain_reason(provider, bar.symbol, bar.ts_close)
                 self._source = ""
             else:
-                net, gross, wall = gamma_exposure(chain)
+                net, gross, wall = exposure
                 f = self.f
                 f[k.H_NET], f[k.H_GROSS], f[k.H_WALL] = net, gross, wall
                 self._wall = wall
                 self.i[k.I_H_HAVE_CHAIN] = int(gross > 0)
-                self._source = chain_source(chain, bar.ts_close)
+                self._source = source
                 self._missing = "options chain without open interest"
             self._hedge_abstains = Vote.abstain("hedge", self._missing)
         except Exception as exc:  # noqa: BLE001 - as the reference: an agent error, not a crash

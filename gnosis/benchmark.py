@@ -30,12 +30,10 @@ def peak_rss_mb() -> float:
 
 def _import_lazy_dependencies(strategy: str) -> None:
     """Import (and compile) what the pipeline loads on first use: the compiled step and HMM
-    fit (numba's cache), scipy's assignment, the news lexicon, so no timed bar pays a one-off
-    import."""
+    fit (numba's cache), the news lexicon, so no timed bar pays a one-off import."""
     import importlib
 
-    for module in ("scipy.optimize", "vaderSentiment.vaderSentiment"):
-        importlib.import_module(module)
+    importlib.import_module("vaderSentiment.vaderSentiment")
     if strategy == "agents":
         from gnosis.agents.sentiment_lexicon import score_text
         from gnosis.strategies.fast import warm_up_compiled

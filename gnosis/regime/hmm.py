@@ -31,6 +31,7 @@ recent bars agrees between consecutive models (refits on disjoint 10-session win
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -399,15 +400,27 @@ def label_order(means: np.ndarray) -> list[int]:
 
 def match_labels(means: np.ndarray, previous_means: np.ndarray, scale: np.ndarray) -> list[int]:
     """Fitted state indices in HMM_LABELS order: each label goes to the new state nearest the
-    previous model's state of that label (minimum total squared distance in ``scale`` units)."""
-    from scipy.optimize import linear_sum_assignment
+    previous model's state of that label (minimum total squared distance in ``scale`` units).
 
+    Five states have 120 assignments: all are tried (exact, a fraction of a millisecond), and
+    the first of equal totals in lexicographic order wins. scipy's ``linear_sum_assignment``
+    gives the same answer (tests/unit/test_hmm.py) but loading ``scipy.optimize`` for a 5x5
+    matrix cost 41 MB of resident memory.
+    """
     cost = (((means[:, None, :] - previous_means[None, :, :]) / scale) ** 2).sum(axis=-1)
-    states, labels = linear_sum_assignment(cost)
-    order = [0] * N_STATES
-    for state, label in zip(states, labels):
-        order[int(label)] = int(state)
-    return order
+    rows = cost.tolist()  # rows: fitted states, columns: labels
+    best_total = math.inf
+    best: tuple[int, ...] = tuple(range(N_STATES))
+    for states in _ASSIGNMENTS:  # states[label] = the fitted state that gets the label
+        total = 0.0
+        for label, state in enumerate(states):
+            total += rows[state][label]
+        if total < best_total:
+            best_total, best = total, states
+    return list(best)
+
+
+_ASSIGNMENTS = tuple(itertools.permutations(range(N_STATES)))
 
 
 def _diag(covars: np.ndarray) -> np.ndarray:

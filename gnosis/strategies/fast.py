@@ -81,6 +81,7 @@ _O_HAS_PROBS = k.O_HAS_PROBS - k.OUT
 _O_HMM_STATE = k.O_HMM_STATE - k.OUT
 _O_LIQUIDITY_ERROR = k.O_LIQUIDITY_ERROR - k.OUT
 _O_LIQUIDITY_KEY = k.O_LIQUIDITY_KEY - k.OUT
+_O_MARKS = k.O_MARKS - k.OUT
 _O_MARKOV_ON = k.O_MARKOV_ON - k.OUT
 _O_NEEDED = k.O_NEEDED - k.OUT
 _O_POSITION = k.O_POSITION - k.OUT
@@ -102,22 +103,21 @@ _NOT_FITTED = Vote.abstain("markov", "HMM not fitted yet")
 _F = k.VOTE_FIELDS
 
 
-_SIGNAL_MARK = {-1.0: "-1", 0.0: "0", 1.0: "1"}
-_AGENT_OFFSETS = (("hedge", _V), ("liquidity", _V + _F), ("sentiment", _V + 2 * _F))
+_AGENTS = ("hedge", "liquidity", "sentiment", "wyckoff", "markov")
+_MARK_NAMES = ("-1", "0", "1", "abstain", "off")
 
 
-def _marks(out: list[float]) -> tuple[tuple[str, str], ...]:
-    """Each agent's vote mark (as ``Decision.vote_marks``), read from the step's codes."""
-    active = [(agent, "abstain" if out[v] == k.ABSTAIN else _SIGNAL_MARK[out[v + 1]])
-              for agent, v in _AGENT_OFFSETS]
-    inactive = []
-    for on, agent, v in ((_O_WYCKOFF_ON, "wyckoff", _V + 3 * _F),
-                         (_O_MARKOV_ON, "markov", _V + 4 * _F)):
-        if out[on]:
-            active.append((agent, "abstain" if out[v] == k.ABSTAIN else _SIGNAL_MARK[out[v + 1]]))
-        else:
-            inactive.append((agent, "off"))
-    return (*active, *inactive)
+def _marks_of(code: int) -> tuple[tuple[str, str], ...]:
+    """``Decision.vote_marks`` of the step's mark code: active agents first, in agent order,
+    then the ones switched off (the order the reference's votes and inactive list give)."""
+    marks = []
+    for agent in _AGENTS:
+        marks.append((agent, _MARK_NAMES[code % 5]))
+        code //= 5
+    return (*(m for m in marks if m[1] != "off"), *(m for m in marks if m[1] == "off"))
+
+
+_MARKS = tuple(_marks_of(code) for code in range(5 ** len(_AGENTS)))  # one shared tuple each
 
 
 class UnsupportedForFastPath(ValueError):
@@ -241,15 +241,10 @@ class FastBrain:
                    news_outage(self.news_provider) if self._news_outage else None)
         self._last_context = context
         self._last_regime = None
-        primary = int(out[_O_PRIMARY])
-        outcome = out[_O_CONSENSUS]
-        if primary == k.WARMING or outcome == k.C_NONE or outcome == k.C_TIE \
-                or outcome == k.C_SHORT:
-            signal, confidence = 0, 0.0
-        else:
-            signal, confidence = int(out[_O_SIGNAL]), out[_O_DECISION_CONFIDENCE]
-        return Decision.explained_by(bar.symbol, bar.ts_event, signal, confidence,
-                                     _PRIMARY[primary], out[_O_CONFIDENCE], _marks(out), self,
+        # the step zeroes the signal unless the votes agreed on a formed regime
+        return Decision.explained_by(bar.symbol, bar.ts_event, int(out[_O_SIGNAL]),
+                                     out[_O_DECISION_CONFIDENCE], _PRIMARY[int(out[_O_PRIMARY])],
+                                     out[_O_CONFIDENCE], _MARKS[int(out[_O_MARKS])], self,
                                      context)
 
     @property

@@ -173,7 +173,10 @@ O_WYCKOFF_ON, O_MARKOV_ON = (_F.take() for _ in range(2))
 (O_SIGNAL, O_DECISION_CONFIDENCE, O_CONSENSUS, O_TOP_COUNT, O_CAST, O_NEEDED,
  O_TOP_SIGNAL) = (_F.take() for _ in range(7))
 O_LIQUIDITY_ERROR, O_LIQUIDITY_KEY = (_F.take() for _ in range(2))
+O_MARKS = _F.take()  # each agent's vote mark, base 5 (see ``MARK_*`` and ``_marks``)
 OUT_END = _F.take(0)
+# a vote's mark: its signal + 1, abstained, or off (the regime switched the agent off)
+MARK_ABSTAIN, MARK_OFF = 3, 4
 
 FLOATS = _F.size
 INTS = _I.size
@@ -1031,6 +1034,24 @@ def _consensus(out):
 
 
 @njit(cache=True)
+def _marks(out):
+    """sum over agents of mark(agent) * 5 ** agent, mark as ``Decision.vote_marks`` says."""
+    code = 0
+    scale = 1
+    for agent in range(5):
+        v = O_VOTES + agent * VOTE_FIELDS
+        if (agent == 3 and out[O_WYCKOFF_ON] == 0.0) or (agent == 4 and out[O_MARKOV_ON] == 0.0):
+            mark = MARK_OFF
+        elif out[v] == ABSTAIN:
+            mark = MARK_ABSTAIN
+        else:
+            mark = int(out[v + 1]) + 1
+        code += mark * scale
+        scale *= 5
+    out[O_MARKS] = code
+
+
+@njit(cache=True)
 def step(f, i, buf, open_, high, low, close, volume, vwap, ts):
     """Fold one bar into the detector and the five agents; write the outputs into ``f``'s
     output block (read back as one list). ``vwap`` is NaN when the bar has none."""
@@ -1045,3 +1066,4 @@ def step(f, i, buf, open_, high, low, close, volume, vwap, ts):
     _markov(out)
     _activation(out)
     _consensus(out)
+    _marks(out)

@@ -26,7 +26,7 @@ import math
 import uuid
 from collections import Counter, OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from gnosis.core.bus import EventBus
@@ -93,11 +93,36 @@ class RunStats:
     day_close_equity: float = 0.0
     daily_returns: list[float] = field(default_factory=list)
     regime_counts: Counter[str] = field(default_factory=Counter)
-    votes: dict[str, Counter[str]] = field(default_factory=dict)
+    votes: dict[str, Counter[str]] = field(default_factory=dict)  # (snapshots before marks)
     refusals: Counter[str] = field(default_factory=Counter)
     decisions: Counter[int] = field(default_factory=Counter)
     last_equity: float = 0.0
     memory: MemoryEffects = field(default_factory=MemoryEffects)
+    # how often each combination of the agents' vote marks occurred: one count per bar, folded
+    # into per-agent tallies by ``agent_votes`` (a handful of combinations recur)
+    vote_marks: Counter[tuple[tuple[str, str], ...]] = field(default_factory=Counter)
+
+    def __getstate__(self) -> list[Any]:
+        return [getattr(self, f.name) for f in fields(self)]
+
+    def __setstate__(self, state: list[Any]) -> None:
+        """Field values in order; a snapshot written before ``vote_marks`` lacks it."""
+        names = [f.name for f in fields(self)]
+        for name, value in zip(names, state, strict=False):
+            object.__setattr__(self, name, value)
+        if len(state) < len(names):
+            self.vote_marks = Counter()
+
+    def agent_votes(self) -> dict[str, Counter[str]]:
+        """Per agent: how often it voted -1, 0, +1, abstained or was switched off."""
+        tallies = {agent: Counter(tally) for agent, tally in self.votes.items()}
+        for marks, count in self.vote_marks.items():
+            for agent, mark in marks:
+                tally = tallies.get(agent)
+                if tally is None:
+                    tally = tallies[agent] = Counter()
+                tally[mark] += count
+        return tallies
 
 
 class Engine:
@@ -734,22 +759,13 @@ class Engine:
             self._track_regime(bar, decision)
         marks = decision.vote_marks
         if marks:
-            self._tally_votes(marks)
+            stats.vote_marks[marks] += 1
         bus = self.bus
         if bus.wants(DecisionMade):
             bus.publish(DecisionMade(bar.ts_event, self.clock.now_ns(), decision, bar.close,
                                      quantity, note))
         if bus.wants(BarProcessed):
             bus.publish(BarProcessed(bar.ts_event, self.clock.now_ns(), bar, equity))
-
-    def _tally_votes(self, marks: tuple[tuple[str, str], ...]) -> None:
-        """Count each agent's vote (or "off") without formatting the decision's reasons."""
-        votes = self.stats.votes
-        for agent, mark in marks:
-            tally = votes.get(agent)
-            if tally is None:
-                tally = votes[agent] = Counter()
-            tally[mark] += 1
 
     def _track_regime(self, bar: Bar, decision: Decision) -> None:
         regime = decision.regime
@@ -810,7 +826,7 @@ class Engine:
             "regime_counts": dict(sorted(stats.regime_counts.items())),
             "votes": {
                 agent: {key: tally.get(key, 0) for key in ("-1", "0", "1", "abstain", "off")}
-                for agent, tally in sorted(stats.votes.items())
+                for agent, tally in sorted(stats.agent_votes().items())
             },
             "agent_errors": dict(sorted(agent_errors.items())) if agent_errors else {},
         }

@@ -197,3 +197,22 @@ def test_every_event_carries_its_source_and_receive_times() -> None:
     for event in outcome.events:
         assert isinstance(event.ts_event, int) and event.ts_event > 0, event
         assert isinstance(event.ts_init, int) and event.ts_init >= event.ts_event, event
+
+
+def test_run_stats_from_a_snapshot_before_vote_marks_still_tally() -> None:
+    """A state directory written before the engine counted vote-mark combinations restores
+    (one field fewer) and its per-agent tallies carry on."""
+    import pickle
+    from collections import Counter
+
+    from gnosis.trading.engine import RunStats
+
+    old = RunStats(bars=5, votes={"hedge": Counter({"1": 4, "abstain": 1})})
+    state = old.__getstate__()[:-1]  # as pickled before vote_marks existed
+    restored = RunStats.__new__(RunStats)
+    restored.__setstate__(state)
+    restored.vote_marks[(("hedge", "1"), ("markov", "off"))] += 2
+    again = pickle.loads(pickle.dumps(restored))
+    assert again.bars == 5
+    assert again.agent_votes() == {"hedge": Counter({"1": 6, "abstain": 1}),
+                                   "markov": Counter({"off": 2})}

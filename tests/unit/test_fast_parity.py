@@ -54,6 +54,8 @@ def assert_same(bars: list[Bar], market: SyntheticMarket | None = None, seed: in
     reference, reference_errors = decide(bars, False, market, seed)
     fast, fast_errors = decide(bars, True, market, seed)
     assert reference == fast, first_difference(reference, fast)
+    # the marks the engine tallies come from the step's codes, not from the formatted votes
+    assert [d.vote_marks for d in fast] == [d.vote_marks for d in reference]
     assert reference_errors == fast_errors
     signals = Counter(d.signal for d in fast)
     assert len(signals) == 3, signals  # it decided both ways: the comparison means something
@@ -147,6 +149,7 @@ def test_live_sources_that_name_themselves_and_go_down(market: SyntheticMarket) 
         runs.append([strategy.on_bar(bar) for bar in bars])
     reference, fast_run = runs
     assert reference == fast_run, first_difference(reference, fast_run)
+    assert [d.vote_marks for d in fast_run] == [d.vote_marks for d in reference]
     reasons = [v.reasoning for d in fast_run for v in d.votes]
     assert any("[test chains (15 min)" in r for r in reasons)
     assert any(r == "test chains of SPY down" for r in reasons)

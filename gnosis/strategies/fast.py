@@ -490,7 +490,9 @@ class FastBrain:
 
 
 def warm_up_compiled() -> None:
-    """Compile (or load from numba's cache) the step and the HMM fit before any timed bar."""
+    """Compile (or load from numba's cache) the step, the HMM fit and the simulated chain's
+    exposure before any timed bar (loading one from the cache costs a few milliseconds)."""
+    from gnosis.agents.options_sim import SimulatedOptionsChain
     from gnosis.regime.hmm import _best_fit
 
     detector = RegimeDetector()
@@ -500,3 +502,4 @@ def warm_up_compiled() -> None:
     brain.decide(Bar("X", 0, 1.0, 1.0, 1.0, 1.0, 1.0), Counter())
     rng = np.random.default_rng(0)
     _best_fit(rng.standard_normal((50, 3)), seed=0, inits=1, n_iter=2)
+    SimulatedOptionsChain().exposure("X", 100.0, 10**18)

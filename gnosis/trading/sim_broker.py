@@ -36,14 +36,25 @@ class _Working:
     filled: float = 0.0
     active_from: int = 0  # bar ts_event from which the order may fill
     triggered: bool = False  # a stop whose level was crossed: the rest executes as market
+    # a market order or a triggered stop: fills at the next open (kept, not derived: it is
+    # asked of every working order on every bar)
+    executes_at_open: bool = False
+    symbol: str = ""
+
+    def __post_init__(self) -> None:
+        self.symbol = self.order.symbol
+        self.executes_at_open = self.triggered or self.order.order_type is OrderType.MARKET
+
+    def trigger(self) -> None:
+        self.triggered = self.executes_at_open = True
 
     @property
     def remaining(self) -> float:
         return self.order.quantity - self.filled
 
-    @property
-    def executes_at_open(self) -> bool:
-        return self.triggered or self.order.order_type is OrderType.MARKET
+
+def _protection_first(working: _Working) -> bool:
+    return working.order.parent_id is None
 
 
 class SimBroker:
@@ -95,27 +106,29 @@ class SimBroker:
         if not self._working:
             return []
         symbol = bar.symbol
-        due = [w for w in self._working.values()
-               if w.order.symbol == symbol and w.active_from <= bar.ts_event]
+        ts = bar.ts_event
+        due = [w for w in self._working.values() if w.symbol == symbol and w.active_from <= ts]
         if not due:
             return []
         self._budget = math.floor(bar.volume * self.config.max_participation)
-        # at the open, protection goes first: stops triggered on an earlier bar take the
-        # shared volume before an entry's remainder can add to the position
-        due.sort(key=lambda w: w.order.parent_id is None)
         fills: list[Fill] = []
-        closing: set[str] = set()  # entries whose bracket started to close them on this bar
-        for working in due:
-            order = working.order
-            if (not working.executes_at_open or order.client_order_id not in self._working
-                    or order.client_order_id in closing):
-                continue
-            fill = self._fill_at_open(working, bar)
-            if fill is not None:
-                fills.append(fill)
-                if order.parent_id is not None:
-                    closing.add(order.parent_id)
-        fills.extend(self._fill_resting(bar))
+        at_open = [w for w in due if w.executes_at_open]
+        if at_open:
+            # at the open, protection goes first: stops triggered on an earlier bar take the
+            # shared volume before an entry's remainder can add to the position
+            at_open.sort(key=_protection_first)
+            closing: set[str] = set()  # entries whose bracket started to close them on this bar
+            working_orders = self._working
+            for working in at_open:
+                order = working.order
+                if order.client_order_id not in working_orders or order.client_order_id in closing:
+                    continue
+                fill = self._fill_at_open(working, bar)
+                if fill is not None:
+                    fills.append(fill)
+                    if order.parent_id is not None:
+                        closing.add(order.parent_id)
+        fills.extend(self._fill_resting(bar))  # legs of an entry filled just now rest already
         return fills
 
     def _take(self, wanted: float) -> float:
@@ -142,11 +155,12 @@ class SimBroker:
         """Fill stop/limit orders where the path first crosses them."""
         up_bar = bar.close >= bar.open
         candidates: list[tuple[int, str]] = []
+        symbol = bar.symbol
+        ts = bar.ts_event
         for cid, working in self._working.items():
-            order = working.order
-            if (order.symbol != bar.symbol or working.executes_at_open
-                    or working.active_from > bar.ts_event):
+            if working.symbol != symbol or working.executes_at_open or working.active_from > ts:
                 continue
+            order = working.order
             position = self._path_position(order, bar, up_bar)
             if position != _NEVER:
                 candidates.append((position, cid))
@@ -164,7 +178,7 @@ class SimBroker:
     def _fill_level(self, working: _Working, bar: Bar, position: int) -> Fill | None:
         order = working.order
         if order.order_type is OrderType.STOP:
-            working.triggered = True  # whatever does not fit now executes at later opens
+            working.trigger()  # whatever does not fit now executes at later opens
         quantity = self._take(working.remaining)
         if quantity <= 0:
             return None

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from gnosis.core.hashing import unit_draw
+from gnosis.core.hashing import key_draw, unit_draw
 from gnosis.model.market import Headline
 
 BULLISH = (
@@ -92,7 +92,7 @@ class SimulatedNewsProvider:
         if until_ns <= after_ns:
             return ()
         ts_event = until_ns - NANOS_PER_MINUTE
-        if unit_draw(self.seed, symbol, ts_event, "news") >= self.rate:
+        if key_draw(f"{self.seed}|{symbol}|{ts_event}|news") >= self.rate:  # every bar
             return ()
         try:
             phase = self.phase_of(symbol, ts_event)

@@ -13,5 +13,10 @@ _SCALE = 1.0 / 2**64
 
 def unit_draw(*parts: object) -> float:
     """A number in [0, 1) determined by ``parts``, independent-looking across different keys."""
-    digest = blake2b("|".join(map(str, parts)).encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "little") * _SCALE
+    return key_draw("|".join(map(str, parts)))
+
+
+def key_draw(key: str) -> float:
+    """``unit_draw`` of parts already joined by "|" (``f"{a}|{b}"``): the per-bar callers
+    format their key in one f-string instead of joining a tuple (a third of the cost)."""
+    return int.from_bytes(blake2b(key.encode(), digest_size=8).digest(), "little") * _SCALE

@@ -133,3 +133,12 @@ def test_unusable_options_files_are_refused(tmp_path: Path, text: str, message: 
     with pytest.raises(InputError, match=r"in.csv: .*" + message.replace("(", r"\(")
                        .replace(")", r"\)")):
         load_options(write(tmp_path, text))
+
+
+def test_key_draw_is_unit_draw_of_the_joined_parts() -> None:
+    from gnosis.core.hashing import key_draw, unit_draw
+
+    for parts in [(7, "SPY", 1_704_205_800_000_000_000, "news"), (0, "QQQ", 451.0, 19_724),
+                  ("x",), (1.5, None, -3)]:
+        assert key_draw("|".join(map(str, parts))) == unit_draw(*parts)
+        assert 0.0 <= key_draw("|".join(map(str, parts))) < 1.0

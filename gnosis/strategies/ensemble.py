@@ -148,17 +148,42 @@ class AgentEnsemble:
         return {"chain": self.chain_provider, "news": self.news_provider}
 
     def snapshot(self) -> bytes:
-        buffer = io.BytesIO()
-        providers = {id(obj): name for name, obj in self._provider_ids().items()
-                     if obj is not None}
-        _ProviderPickler(buffer, providers).dump({"brains": self._brains,
-                                                  "errors": self.agent_errors})
-        return buffer.getvalue()
+        return self._pickle({"brains": self._brains, "errors": self.agent_errors})
 
     def restore(self, state: bytes) -> None:
-        loaded = _ProviderUnpickler(io.BytesIO(state), self._provider_ids()).load()
+        loaded = self._unpickle(state)
         self._brains = loaded["brains"]
         self.agent_errors = loaded["errors"]
+
+    # the same state split by symbol: a bar changes one symbol's brain, so a live commit
+    # rewrites that one (Engine/StateStore ``strategy_parts``), not every symbol's
+    def shared_state(self) -> bytes:
+        """What is not one symbol's: the agents' error counts and which symbols have brains."""
+        return self._pickle({"errors": self.agent_errors, "symbols": list(self._brains)})
+
+    def symbol_state(self, symbol: str) -> bytes:
+        return self._pickle(self._brains[symbol])
+
+    def symbol_states(self) -> dict[str, bytes]:
+        return {symbol: self._pickle(brain) for symbol, brain in self._brains.items()}
+
+    def restore_split(self, shared: bytes, parts: dict[str, bytes]) -> None:
+        loaded = self._unpickle(shared)
+        missing = [symbol for symbol in loaded["symbols"] if symbol not in parts]
+        if missing:
+            raise ValueError(f"the saved strategy state lacks the symbols {missing}")
+        self._brains = {symbol: self._unpickle(parts[symbol]) for symbol in loaded["symbols"]}
+        self.agent_errors = loaded["errors"]
+
+    def _pickle(self, obj: Any) -> bytes:
+        buffer = io.BytesIO()
+        providers = {id(provider): name for name, provider in self._provider_ids().items()
+                     if provider is not None}
+        _ProviderPickler(buffer, providers).dump(obj)
+        return buffer.getvalue()
+
+    def _unpickle(self, state: bytes) -> Any:
+        return _ProviderUnpickler(io.BytesIO(state), self._provider_ids()).load()
 
 
 def _decision(bar: Bar, regime: RegimeState, votes: list[Vote],

@@ -172,6 +172,7 @@ class Engine:
         self._journal_trades: list[Trade] = []
         self._journal_orders: list[Order] = []
         self._journal_events: list[tuple[int, str, str]] = []
+        self._split_strategy = hasattr(strategy, "symbol_state")
         self._max_bars_held = config.positions.max_bars_held
         self._brackets = config.risk.brackets
 
@@ -192,7 +193,11 @@ class Engine:
                 "discard the stored run"
             )
         self.sequence = sequence
-        self.restore(snapshot)
+        try:
+            self.restore(snapshot)
+        except (KeyError, ValueError) as exc:  # a part missing or unreadable: say which
+            raise StateError(f"{self.store.directory}: the saved state cannot be restored "
+                             f"({exc}); start over with --fresh") from None
         self._publish(Notice(self.clock.now_ns(), self.clock.now_ns(),
                              f"resumed after bar #{self.sequence} (run {self.run_id})"))
         return True
@@ -218,7 +223,11 @@ class Engine:
             "positions": self.positions.snapshot(),
             "risk": self.risk.snapshot(),
             "broker": self.broker.snapshot(),
-            "strategy": self.strategy.snapshot(),
+            # a strategy with per-symbol state (the agents: ~130 KB a symbol) keeps it apart,
+            # so a bar's commit rewrites that symbol's part only (``strategy_parts``)
+            "strategy": (self.strategy.shared_state() if self._split_strategy  # type: ignore[attr-defined]
+                         else self.strategy.snapshot()),
+            "strategy_split": self._split_strategy,
         }
 
     def restore(self, snapshot: dict[str, Any]) -> None:
@@ -240,7 +249,11 @@ class Engine:
         self.positions.restore(snapshot["positions"])
         self.risk.restore(snapshot["risk"])
         self.broker.restore(snapshot["broker"])
-        self.strategy.restore(snapshot["strategy"])
+        if snapshot.get("strategy_split"):
+            self.strategy.restore_split(  # type: ignore[attr-defined]
+                snapshot["strategy"], snapshot.get("strategy_parts") or {})
+        else:  # one blob (also what a state directory from before the split holds)
+            self.strategy.restore(snapshot["strategy"])
 
     # -- the per-bar path -------------------------------------------------------------------------
     def on_bar(self, bar: Bar) -> Decision | None:
@@ -315,7 +328,7 @@ class Engine:
     def commit_warm_up(self) -> None:
         """Persist the state after the warm-up, so a restart does not redo it."""
         if self.store is not None and self.sequence:
-            self.store.commit(self.sequence, self.snapshot())
+            self.store.commit(self.sequence, self.snapshot(), parts=self._strategy_parts(None))
 
     def _update_volatility(self, symbol: str, close: float) -> None:
         """Keep the last closes of the symbol (O(1)); volatility is computed only when an
@@ -777,11 +790,23 @@ class Engine:
             self._publish(RegimeChanged(bar.ts_event, self.clock.now_ns(), bar.symbol,
                                         previous, regime, decision.regime_confidence or 0.0))
 
+    def _strategy_parts(self, symbol: str | None) -> dict[str, bytes] | None:
+        """The strategy's per-symbol state to write: one symbol's, or every symbol's."""
+        if not self._split_strategy:
+            return None
+        strategy: Any = self.strategy
+        if symbol is None:
+            return strategy.symbol_states()
+        return {symbol: strategy.symbol_state(symbol)}
+
     def _commit(self, bar: Bar | None, equity: float) -> None:
+        """Write the state after this bar (between bars when ``bar`` is None: an operator
+        command, which changes no strategy state) with the bar's journal rows."""
         assert self.store is not None
         self.store.commit(
             self.sequence,
             self.snapshot(),
+            parts=None if bar is None else self._strategy_parts(bar.symbol),
             fills=self._journal_fills,
             trades=self._journal_trades,
             orders=self._journal_orders,

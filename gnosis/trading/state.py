@@ -1,8 +1,10 @@
 """Crash-safe state: one SQLite transaction per processed bar, in a directory one process owns.
 
-Each commit writes the whole engine snapshot (positions, working orders with their client
-order ids, cash, daily PnL, high-water mark, trading state, strategy state) together with the
-journal rows of that bar. SQLite in WAL mode with ``synchronous=FULL`` makes the commit atomic
+Each commit writes the engine snapshot (positions, working orders with their client order ids,
+cash, daily PnL, high-water mark, trading state, strategy state) together with the journal rows
+of that bar. A strategy with per-symbol state (the agents: ~130 KB a symbol, mostly the HMM's
+window) keeps it in ``strategy_parts`` rows, and a bar's commit rewrites its own symbol's row
+only: the cost of a commit does not grow with the number of symbols. SQLite in WAL mode with ``synchronous=FULL`` makes the commit atomic
 and durable, so ``kill -9`` at any instant leaves either the state before the bar or after it,
 never a mixture; the restarted engine replays from the first bar it had not committed.
 
@@ -86,6 +88,10 @@ CREATE TABLE IF NOT EXISTS equity (
     ts_event INTEGER NOT NULL,
     equity REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS strategy_parts (
+    key TEXT PRIMARY KEY,
+    body BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS events (
     sequence INTEGER NOT NULL,
     ts_event INTEGER NOT NULL,
@@ -94,6 +100,13 @@ CREATE TABLE IF NOT EXISTS events (
 );
 """
 JOURNAL_TABLES = ("fills", "trades", "orders", "equity", "events")
+# a table added after journal schema 2 (state directories from before get it on open)
+_PARTS_TABLE = """
+CREATE TABLE IF NOT EXISTS strategy_parts (
+    key TEXT PRIMARY KEY,
+    body BLOB NOT NULL
+);
+"""
 
 
 class StateError(Exception):
@@ -195,6 +208,8 @@ class StateStore:
             db.executescript(_SCHEMA)
             db.execute(f"PRAGMA user_version = {JOURNAL_SCHEMA}")
             return
+        if version == JOURNAL_SCHEMA and "strategy_parts" not in tables:
+            db.executescript(_PARTS_TABLE)
         if version != JOURNAL_SCHEMA:
             raise StateError(
                 f"{self.path} was written by another version of Gnosis (journal schema "
@@ -225,6 +240,9 @@ class StateStore:
                 f"{SNAPSHOT_SCHEMA}; keep it with the version that wrote it, or start over "
                 "with --fresh"
             )
+        if snapshot.get("strategy_split"):
+            snapshot["strategy_parts"] = dict(
+                self._db.execute("SELECT key, body FROM strategy_parts").fetchall())
         return int(row[0]), snapshot
 
     def commit(
@@ -237,8 +255,16 @@ class StateStore:
         orders: Iterable[Any] = (),
         events: Iterable[tuple[int, str, str]] = (),
         equity: tuple[int, float] | None = None,
+        parts: dict[str, bytes] | None = None,
     ) -> None:
-        """Atomically record the state after bar ``sequence`` and that bar's journal rows."""
+        """Atomically record the state after bar ``sequence`` and that bar's journal rows.
+
+        ``parts`` are pieces of state kept apart (the strategy's per-symbol state): only the
+        ones given are written, the others stay as committed before; ``load`` returns them all
+        in ``snapshot["strategy_parts"]``.
+        """
+        if "strategy_parts" in snapshot:  # a loaded snapshot written back (offline commands)
+            snapshot = {k: v for k, v in snapshot.items() if k != "strategy_parts"}
         body = pickle.dumps(snapshot, protocol=pickle.HIGHEST_PROTOCOL)
         db = self._db
         db.execute("BEGIN IMMEDIATE")
@@ -248,6 +274,10 @@ class StateStore:
                 "ON CONFLICT (id) DO UPDATE SET sequence = excluded.sequence, body = excluded.body",
                 (sequence, body),
             )
+            if parts:
+                db.executemany(
+                    "INSERT INTO strategy_parts (key, body) VALUES (?, ?) "
+                    "ON CONFLICT (key) DO UPDATE SET body = excluded.body", parts.items())
             self._journal(sequence, fills, trades, orders, events, equity)
             db.execute("COMMIT")
         except BaseException:

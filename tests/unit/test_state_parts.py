@@ -1,0 +1,136 @@
+"""The agents' per-symbol state lives in its own rows: a bar's commit rewrites its symbol's row
+only, a restart from it is exact, and a state directory from before the split still loads."""
+
+from __future__ import annotations
+
+import pickle
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from gnosis.bootstrap import build_system, synthetic_market
+from gnosis.core.config import load_config
+from gnosis.model.types import Bar
+from gnosis.trading.state import DB_NAME, StateError, StateStore
+
+SYMBOLS = ("SPY", "QQQ")
+
+
+@pytest.fixture(scope="module")
+def bars() -> list[Bar]:
+    config = load_config(market={"symbols": SYMBOLS, "seed": 7})
+    return list(synthetic_market(config, 2 * 1_500).bars())[:2 * 1_400]
+
+
+def system(state: Path | None, bars: list[Bar]):  # noqa: ANN201 - the bootstrap's System
+    config = load_config(market={"symbols": SYMBOLS, "seed": 7})
+    market = synthetic_market(config, 2 * 1_500)
+    return build_system(config, market, market=market, state_dir=state)
+
+
+def parts(state: Path) -> dict[str, bytes]:
+    with sqlite3.connect(state / DB_NAME) as db:
+        return dict(db.execute("SELECT key, body FROM strategy_parts").fetchall())
+
+
+def main_snapshot_size(state: Path) -> int:
+    with sqlite3.connect(state / DB_NAME) as db:
+        return len(db.execute("SELECT body FROM snapshot").fetchone()[0])
+
+
+def test_a_bar_rewrites_its_own_symbols_state_only(tmp_path: Path, bars: list[Bar]) -> None:
+    run = system(tmp_path, bars)
+    for bar in bars[:-2]:
+        run.engine.on_bar(bar)
+    before = parts(tmp_path)
+    assert set(before) == set(SYMBOLS)
+    last = bars[-2]
+    run.engine.on_bar(last)
+    after = parts(tmp_path)
+    other = next(s for s in SYMBOLS if s != last.symbol)
+    assert after[other] == before[other]
+    assert after[last.symbol] != before[last.symbol]
+    # the main snapshot no longer carries the brains (~130 KB a symbol, the HMM's window)
+    assert main_snapshot_size(tmp_path) < 30_000 < min(len(b) for b in after.values())
+    run.store.close()
+
+
+def test_a_restart_from_split_state_ends_where_an_uninterrupted_run_ends(
+        tmp_path: Path, bars: list[Bar]) -> None:
+    whole = system(None, bars)
+    for bar in bars:
+        whole.engine.on_bar(bar)
+    cut = 1_700  # past both symbols' first fit (decided at bar 600, in effect at 990)
+    first = system(tmp_path, bars)
+    for bar in bars[:cut]:
+        first.engine.on_bar(bar)
+    first.store.close()
+    second = system(tmp_path, bars)
+    assert second.engine.resume_from_store()
+    for bar in bars[cut:]:
+        second.engine.on_bar(bar)
+    assert second.engine.summary() == whole.engine.summary()
+    assert second.engine.summary()["trades"] > 0
+    second.store.close()
+
+
+def test_a_state_directory_from_before_the_split_still_loads(tmp_path: Path,
+                                                             bars: list[Bar]) -> None:
+    """Written as the previous version did: the whole strategy in the snapshot blob and no
+    strategy_parts table (journal schema 2)."""
+    whole = system(None, bars)
+    for bar in bars:
+        whole.engine.on_bar(bar)
+    cut = 1_500
+    old = system(tmp_path, bars)
+    for bar in bars[:cut]:
+        old.engine.on_bar(bar)
+    snapshot = old.engine.snapshot()
+    snapshot["strategy"] = old.engine.strategy.snapshot()
+    del snapshot["strategy_split"]
+    old.store.commit(old.engine.sequence, snapshot)
+    old.store.close()
+    with sqlite3.connect(tmp_path / DB_NAME) as db:
+        db.execute("DROP TABLE strategy_parts")
+    new = system(tmp_path, bars)
+    assert new.engine.resume_from_store()
+    for bar in bars[cut:]:
+        new.engine.on_bar(bar)
+    assert new.engine.summary() == whole.engine.summary()
+    new.store.close()
+
+
+def test_missing_symbol_state_is_refused_with_the_symbols(tmp_path: Path,
+                                                         bars: list[Bar]) -> None:
+    run = system(tmp_path, bars)
+    for bar in bars[:50]:
+        run.engine.on_bar(bar)
+    run.store.close()
+    with sqlite3.connect(tmp_path / DB_NAME) as db:
+        db.execute("DELETE FROM strategy_parts WHERE key = 'QQQ'")
+    store = StateStore(tmp_path)
+    loaded = store.load()
+    assert loaded is not None and set(loaded[1]["strategy_parts"]) == {"SPY"}
+    store.close()
+    again = system(tmp_path, bars)
+    with pytest.raises(StateError, match="lacks the symbols \\['QQQ'\\].*--fresh"):
+        again.engine.resume_from_store()
+    again.store.close()
+
+
+def test_loaded_parts_are_not_written_back_into_the_snapshot(tmp_path: Path,
+                                                            bars: list[Bar]) -> None:
+    """An offline command (gnosis resume) loads, edits and commits the snapshot: the parts it
+    was given stay in their rows, not in the snapshot blob."""
+    run = system(tmp_path, bars)
+    for bar in bars[:50]:
+        run.engine.on_bar(bar)
+    run.store.close()
+    store = StateStore(tmp_path)
+    sequence, snapshot = store.load()  # type: ignore[misc]
+    store.commit(sequence, snapshot)
+    store.close()
+    with sqlite3.connect(tmp_path / DB_NAME) as db:
+        body = pickle.loads(db.execute("SELECT body FROM snapshot").fetchone()[0])  # noqa: S301
+    assert "strategy_parts" not in body and set(parts(tmp_path)) == set(SYMBOLS)

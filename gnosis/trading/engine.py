@@ -82,6 +82,18 @@ class Ticket:
         return self.order.client_order_id
 
 
+@dataclass(frozen=True, slots=True)
+class Staged:
+    """The journal rows of one processed bar (or of work between bars), under its sequence."""
+
+    sequence: int
+    fills: list[Fill]
+    trades: list[Trade]
+    orders: list[Order]
+    events: list[tuple[int, str, str]]
+    equity: tuple[int, float] | None  # (bar ts_event, equity after it); None between bars
+
+
 @dataclass(slots=True)
 class RunStats:
     """Running statistics of a run, O(1) to update per bar."""
@@ -172,6 +184,10 @@ class Engine:
         self._journal_trades: list[Trade] = []
         self._journal_orders: list[Order] = []
         self._journal_events: list[tuple[int, str, str]] = []
+        # bars processed since the last commit (``on_bar(commit=False)``): each one's journal
+        # rows under its own sequence, and the symbols whose strategy state changed
+        self._staged: list[Staged] = []
+        self._dirty: set[str] = set()
         self._split_strategy = hasattr(strategy, "symbol_state")
         self._max_bars_held = config.positions.max_bars_held
         self._brackets = config.risk.brackets
@@ -256,8 +272,15 @@ class Engine:
             self.strategy.restore(snapshot["strategy"])
 
     # -- the per-bar path -------------------------------------------------------------------------
-    def on_bar(self, bar: Bar) -> Decision | None:
-        """Process one bar; a duplicate or out-of-order bar is quarantined (None)."""
+    def on_bar(self, bar: Bar, commit: bool = True) -> Decision | None:
+        """Process one bar; a duplicate or out-of-order bar is quarantined (None).
+
+        With a store, the state after the bar is committed, or with ``commit=False`` staged
+        for the next commit: a live bot receiving a burst of bars (many symbols' bars of one
+        minute) commits once after the burst. A kill before that commit is a kill before
+        those bars: the restart replays them, deciding and ordering exactly as before (client
+        order ids are deterministic, and brokers refuse an id twice).
+        """
         symbol = bar.symbol
         if not self._admit(bar):
             return None
@@ -290,7 +313,9 @@ class Engine:
             quantity, note = self._act(decision, bar)
         self._record(bar, decision, equity, quantity, note)
         if self.store is not None:
-            self._commit(bar, equity)
+            self._stage(bar.symbol, (bar.ts_event, equity))
+            if commit:
+                self._commit()
         return decision
 
     def _admit(self, bar: Bar) -> bool:
@@ -328,7 +353,8 @@ class Engine:
     def commit_warm_up(self) -> None:
         """Persist the state after the warm-up, so a restart does not redo it."""
         if self.store is not None and self.sequence:
-            self.store.commit(self.sequence, self.snapshot(), parts=self._strategy_parts(None))
+            self._dirty.update(self._last_ts)  # the warm-up changed every symbol's state
+            self._commit()
 
     def _update_volatility(self, symbol: str, close: float) -> None:
         """Keep the last closes of the symbol (O(1)); volatility is computed only when an
@@ -678,9 +704,14 @@ class Engine:
         self._publish(Notice(now, now, message, dict(details)))
 
     def commit_now(self) -> None:
-        """Persist state between bars (after an operator command)."""
+        """Persist state between bars (after an operator command), with any staged bars."""
         if self.store is not None:
-            self._commit(None, self.positions.equity)
+            self._commit()
+
+    @property
+    def uncommitted_bars(self) -> int:
+        """Bars processed since the last commit (``on_bar(commit=False)``)."""
+        return sum(1 for staged in self._staged if staged.equity is not None)
 
     @property
     def trading_state(self) -> TradingState:
@@ -790,33 +821,30 @@ class Engine:
             self._publish(RegimeChanged(bar.ts_event, self.clock.now_ns(), bar.symbol,
                                         previous, regime, decision.regime_confidence or 0.0))
 
-    def _strategy_parts(self, symbol: str | None) -> dict[str, bytes] | None:
-        """The strategy's per-symbol state to write: one symbol's, or every symbol's."""
-        if not self._split_strategy:
-            return None
-        strategy: Any = self.strategy
-        if symbol is None:
-            return strategy.symbol_states()
-        return {symbol: strategy.symbol_state(symbol)}
+    def _stage(self, symbol: str | None, equity: tuple[int, float] | None) -> None:
+        """Set aside the journal rows gathered since the last stage under the current
+        sequence (a bar's, or between bars an operator command's)."""
+        self._staged.append(Staged(self.sequence, self._journal_fills, self._journal_trades,
+                                   self._journal_orders, self._journal_events, equity))
+        self._journal_fills, self._journal_trades = [], []
+        self._journal_orders, self._journal_events = [], []
+        if symbol is not None:
+            self._dirty.add(symbol)
 
-    def _commit(self, bar: Bar | None, equity: float) -> None:
-        """Write the state after this bar (between bars when ``bar`` is None: an operator
-        command, which changes no strategy state) with the bar's journal rows."""
+    def _commit(self) -> None:
+        """Write the state after the last bar with the journal rows of every bar since the
+        previous commit, and the strategy state of the symbols those bars changed."""
         assert self.store is not None
-        self.store.commit(
-            self.sequence,
-            self.snapshot(),
-            parts=None if bar is None else self._strategy_parts(bar.symbol),
-            fills=self._journal_fills,
-            trades=self._journal_trades,
-            orders=self._journal_orders,
-            events=self._journal_events,
-            equity=None if bar is None else (bar.ts_event, equity),
-        )
-        self._journal_fills.clear()
-        self._journal_trades.clear()
-        self._journal_orders.clear()
-        self._journal_events.clear()
+        if self._journal_fills or self._journal_trades or self._journal_orders \
+                or self._journal_events:
+            self._stage(None, None)  # rows of work between bars (operator commands, fills)
+        parts = None
+        if self._split_strategy and self._dirty:
+            strategy: Any = self.strategy
+            parts = {symbol: strategy.symbol_state(symbol) for symbol in sorted(self._dirty)}
+        self.store.commit(self.sequence, self.snapshot(), parts=parts, staged=self._staged)
+        self._staged = []
+        self._dirty.clear()
 
     def _publish(self, event: Any) -> None:
         self.bus.publish(event)

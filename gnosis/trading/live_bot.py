@@ -87,6 +87,8 @@ class Command:
 _END = object()
 COMMANDS = ("halt", "resume", "flatten", "stop")
 _POLL_S = 0.1  # how long the core waits for a bar before it looks at commands and Ctrl-C
+# bars a burst may stage before a commit (a backlog after a restart replays in such groups)
+_MAX_UNCOMMITTED_BARS = 1_000
 
 
 class LiveBot:
@@ -219,6 +221,7 @@ class LiveBot:
                 producer.start()
                 self._start_inbox()
                 self._consume()
+                engine.commit_now()  # the bars of the last burst
         finally:
             self._stopping.set()
             self._restore_signal_handlers(previous)
@@ -285,7 +288,9 @@ class LiveBot:
                 break
             if isinstance(item, Bar):
                 self._last_bar = item
-                engine.on_bar(item)
+                # a burst (every symbol's bar of a minute) commits once, after its last bar
+                engine.on_bar(item, commit=self.queue.empty()
+                              or engine.uncommitted_bars >= _MAX_UNCOMMITTED_BARS)
                 if self._live and self.max_bars is not None \
                         and engine.stats.bars >= self.max_bars:
                     break

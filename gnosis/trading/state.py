@@ -256,8 +256,14 @@ class StateStore:
         events: Iterable[tuple[int, str, str]] = (),
         equity: tuple[int, float] | None = None,
         parts: dict[str, bytes] | None = None,
+        staged: Iterable[Any] = (),
     ) -> None:
         """Atomically record the state after bar ``sequence`` and that bar's journal rows.
+
+        ``staged`` are the journal rows of several bars committed together, each under its own
+        bar's sequence (``Engine`` stages them: ``sequence``, ``fills``, ``trades``,
+        ``orders``, ``events``, ``equity``), so the journal does not depend on how bars were
+        grouped into commits.
 
         ``parts`` are pieces of state kept apart (the strategy's per-symbol state): only the
         ones given are written, the others stay as committed before; ``load`` returns them all
@@ -278,6 +284,9 @@ class StateStore:
                 db.executemany(
                     "INSERT INTO strategy_parts (key, body) VALUES (?, ?) "
                     "ON CONFLICT (key) DO UPDATE SET body = excluded.body", parts.items())
+            for rows in staged:
+                self._journal(rows.sequence, rows.fills, rows.trades, rows.orders, rows.events,
+                              rows.equity)
             self._journal(sequence, fills, trades, orders, events, equity)
             db.execute("COMMIT")
         except BaseException:

@@ -5,8 +5,9 @@ the largest gamma exposure (the gamma wall); short gamma makes them chase moves,
 runs. Convention (the usual GEX one): dealers are long the calls and short the puts that
 customers trade, so call gamma counts positive and put gamma negative:
 ``GEX = sum(gamma * open_interest * 100 * spot^2 * 1%)``. Greeks come from the chain when the
-feed has them, else from the Black-Scholes formula (``contract_gamma``). The chain is the one known at the bar's
-close (``chain(symbol, spot, bar.ts_close)``: a snapshot taken later is never seen), read every
+feed has them, else from the Black-Scholes formula (``contract_gamma``). The chain is the one
+known at the bar's close (``chain(symbol, spot, bar.ts_close)``: a snapshot taken later is
+never seen), read every
 ``refresh_bars`` bars (as a snapshot poll would be: an hour of trading time, see
 ``gnosis.agents.build_default_agents``), not every bar: the first symbol of a run on bars 1,
 1 + refresh_bars, ..., the k-th k bars (mod ``refresh_bars``) later, so many symbols spread

@@ -218,6 +218,13 @@ class Decision:
     confidence: float
     regime: str | None
     regime_confidence: float | None
+    _votes: tuple[Vote, ...]
+    _inactive: tuple[tuple[str, str], ...]
+    _reasoning: str
+    _regime_state: RegimeState | None
+    _explainer: Explainer | None
+    _context: Any
+    _marks: tuple[tuple[str, str], ...] | None
 
     def __init__(self, symbol: str, ts_event: int, signal: int, confidence: float,
                  votes: tuple[Vote, ...] = (), regime: str | None = None,
@@ -314,7 +321,7 @@ class Decision:
     def __eq__(self, other: object) -> bool:
         if other.__class__ is not self.__class__:
             return NotImplemented
-        return self._fields() == other._fields()  # type: ignore[attr-defined]
+        return self._fields() == other._fields()
 
     def __hash__(self) -> int:
         return hash(self._fields())

@@ -22,11 +22,12 @@ mean volume pressure (volume on bars that close near their high) is accumulation
 distribution, and the one left is ranging. A refit must not swap labels, and five Gaussian states
 over three noisy features have many near-equal optima, so a refit (a) starts EM from the
 previous model (a warm start) and from semantic prototypes (plus ``refit_inits`` seeded random
-rows), ``REFIT_ITER`` EM iterations each, keeping the best log-likelihood, and (b) gives each new state the label of the previous
-model's state nearest to it in mean (a minimum-cost assignment in window-standardized units);
-the carried-forward model is kept unless a fresh start gains more than ``KEEP_MARGIN`` nats per
-sample. tests/unit/test_regime_detector.py measures how often the filtered label of the same
-recent bars agrees between consecutive models (refits on disjoint 10-session windows).
+rows), ``REFIT_ITER`` EM iterations each, keeping the best log-likelihood, and (b) gives each
+new state the label of the previous model's state nearest to it in mean (a minimum-cost
+assignment in window-standardized units); the carried-forward model is kept unless a fresh
+start gains more than ``KEEP_MARGIN`` nats per sample. tests/unit/test_regime_detector.py
+measures how often the filtered label of the same recent bars agrees between consecutive models
+(refits on disjoint 10-session windows).
 """
 
 from __future__ import annotations

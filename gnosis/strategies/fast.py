@@ -412,16 +412,16 @@ class FastBrain:
         if code == k.ABSTAIN:
             bars = context[6]
             return Vote.abstain("liquidity", f"building the volume profile ({bars}/30 bars)")
-        context = f"Amihud stress {out[v + 3]:.1f}σ, λ x{out[v + 4]:.1f}, no quotes"
+        where = f"Amihud stress {out[v + 3]:.1f}σ, λ x{out[v + 4]:.1f}, no quotes"
         if code == k.L_SUPPORT:
             return Vote("liquidity", 1, out[v + 2],
                         f"held support {out[v + 5]:.2f} ({out[v + 6]:.0%} of volume); "
-                        f"{context}")
+                        f"{where}")
         if code == k.L_RESISTANCE:
             return Vote("liquidity", -1, out[v + 2],
                         f"rejected at resistance {out[v + 5]:.2f} ({out[v + 6]:.0%} of "
-                        f"volume); {context}")
-        return Vote("liquidity", 0, out[v + 2], f"between volume zones; {context}")
+                        f"volume); {where}")
+        return Vote("liquidity", 0, out[v + 2], f"between volume zones; {where}")
 
     def _sentiment_vote(self, context: tuple[Any, ...]) -> Vote:
         out = context[0]

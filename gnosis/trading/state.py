@@ -4,9 +4,12 @@ Each commit writes the engine snapshot (positions, working orders with their cli
 cash, daily PnL, high-water mark, trading state, strategy state) together with the journal rows
 of that bar. A strategy with per-symbol state (the agents: ~130 KB a symbol, mostly the HMM's
 window) keeps it in ``strategy_parts`` rows, and a bar's commit rewrites its own symbol's row
-only: the cost of a commit does not grow with the number of symbols. SQLite in WAL mode with ``synchronous=FULL`` makes the commit atomic
-and durable, so ``kill -9`` at any instant leaves either the state before the bar or after it,
-never a mixture; the restarted engine replays from the first bar it had not committed.
+only: the cost of a commit does not grow with the number of symbols. The live bot commits a
+burst of bars (every symbol's bar of a minute) once, after its last bar, each bar's journal
+rows under its own sequence. SQLite in WAL mode with ``synchronous=FULL`` makes the commit
+atomic and durable, so ``kill -9`` at any instant leaves either the state before the commit or
+after it, never a mixture; the restarted engine replays from the first bar it had not
+committed.
 
 One process owns a state directory at a time: opening a store takes an exclusive lock on
 ``<dir>/gnosis.lock`` (released by the kernel when the process dies, even by SIGKILL) and

@@ -48,7 +48,8 @@ def test_exposure_equals_gamma_exposure_of_the_chain(seed: int) -> None:
              *rng.uniform(480.0, 3_000.0, 300), 24.75, 25.0, 450.0, 450.5, 500.0, 499.99]
     for n, spot in enumerate(spots):
         spot = float(spot) if n % 3 else round(float(spot))
-        as_of = T0 + int(rng.integers(0, 30 * 390)) * MINUTE + int(rng.integers(0, 9)) * 86_400 * 10**9
+        as_of = (T0 + int(rng.integers(0, 30 * 390)) * MINUTE
+                 + int(rng.integers(0, 9)) * 86_400 * 10**9)
         for symbol in ("SPY", "QQQ"):
             chain = sim.chain(symbol, spot, as_of)
             assert chain is not None and chain.contracts

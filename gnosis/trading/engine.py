@@ -188,6 +188,7 @@ class Engine:
         # rows under its own sequence, and the symbols whose strategy state changed
         self._staged: list[Staged] = []
         self._dirty: set[str] = set()
+        self.uncommitted_bars = 0  # bars processed since the last commit
         self._split_strategy = hasattr(strategy, "symbol_state")
         self._max_bars_held = config.positions.max_bars_held
         self._brackets = config.risk.brackets
@@ -314,6 +315,7 @@ class Engine:
         self._record(bar, decision, equity, quantity, note)
         if self.store is not None:
             self._stage(bar.symbol, (bar.ts_event, equity))
+            self.uncommitted_bars += 1
             if commit:
                 self._commit()
         return decision
@@ -709,11 +711,6 @@ class Engine:
             self._commit()
 
     @property
-    def uncommitted_bars(self) -> int:
-        """Bars processed since the last commit (``on_bar(commit=False)``)."""
-        return sum(1 for staged in self._staged if staged.equity is not None)
-
-    @property
     def trading_state(self) -> TradingState:
         return self.risk.state
 
@@ -835,9 +832,7 @@ class Engine:
         """Write the state after the last bar with the journal rows of every bar since the
         previous commit, and the strategy state of the symbols those bars changed."""
         assert self.store is not None
-        if self._journal_fills or self._journal_trades or self._journal_orders \
-                or self._journal_events:
-            self._stage(None, None)  # rows of work between bars (operator commands, fills)
+        self._stage(None, None)  # rows of work since the last bar (operator commands, fills)
         parts = None
         if self._split_strategy and self._dirty:
             strategy: Any = self.strategy
@@ -845,6 +840,7 @@ class Engine:
         self.store.commit(self.sequence, self.snapshot(), parts=parts, staged=self._staged)
         self._staged = []
         self._dirty.clear()
+        self.uncommitted_bars = 0
 
     def _publish(self, event: Any) -> None:
         self.bus.publish(event)

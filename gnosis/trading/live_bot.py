@@ -290,7 +290,7 @@ class LiveBot:
                 self._last_bar = item
                 # a burst (every symbol's bar of a minute) commits once, after its last bar
                 engine.on_bar(item, commit=self.queue.empty()
-                              or engine.uncommitted_bars >= _MAX_UNCOMMITTED_BARS)
+                              or engine.uncommitted_bars + 1 >= _MAX_UNCOMMITTED_BARS)
                 if self._live and self.max_bars is not None \
                         and engine.stats.bars >= self.max_bars:
                     break

@@ -247,3 +247,16 @@ def test_the_summary_tallies_votes_abstentions_and_agents_switched_off(walk) -> 
         "markov": {"-1": 0, "0": 0, "1": 0, "abstain": 0, "off": 7},
         "sentiment": {"-1": 0, "0": 0, "1": 0, "abstain": 7, "off": 0},
     }
+
+
+def test_a_hold_sends_nothing_and_says_nothing(walk: list[Bar]) -> None:
+    """Every DecisionMade of a hold carries quantity 0 and no note; an order's carries its
+    signed size."""
+    engine = engine_for()
+    made: list[DecisionMade] = []
+    engine.bus.subscribe(DecisionMade, made.append)
+    run(engine, walk)
+    holds = [e for e in made if e.decision.signal == 0]
+    assert holds and all(e.quantity == 0.0 and e.note == "" for e in holds)
+    sent = [e for e in made if e.quantity]
+    assert sent and all((e.quantity > 0) == (e.decision.signal > 0) for e in sent)

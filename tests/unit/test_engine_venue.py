@@ -235,3 +235,19 @@ def test_adoption_details_travel_with_the_notice() -> None:
     (notice,) = [n for n in notices if "reconciled" in n.message]
     assert notice.details == {"symbol": "SPY", "book": 0.0, "broker": 70}
     assert engine.positions.positions["SPY"].opened_bar == 0
+
+
+def test_a_racing_fill_reported_on_a_bar_is_protected_once_the_batch_is_booked() -> None:
+    """The same race, reported by the broker's ``on_bar`` (a venue that batches its reports
+    per bar): after the bar's fills are booked, the exit is resized to the whole position."""
+    engine, venue, entry = engine_with_entry()
+    engine.on_broker_fills([venue.fill(entry, 40, 100.1, "x1")])
+    engine.flatten(None, "operator_flatten")
+    exit_order = venue.submitted[-1]
+    late = venue.fill(entry, 10, 100.2, "x2", forget=True)
+    venue.on_bar = lambda bar: [late]  # type: ignore[method-assign]
+    engine.on_bar(Bar("SPY", T0 + MINUTE, 100, 100, 100, 100, 1e6))
+    assert engine.positions.positions["SPY"].quantity == 50
+    ticket = engine.exit_ticket("SPY")
+    assert ticket is not None and ticket.remaining == 50
+    assert exit_order.client_order_id in venue.canceled

@@ -136,3 +136,29 @@ def test_the_default_warm_up_leaves_every_symbols_hmm_in_effect() -> None:
             warmup_bars=feed.bars_in_sessions(days)).run()
     assert len(decided) == 3
     assert all(d.decision.regime_state.hmm_probabilities is not None for d in decided)
+
+
+def test_bars_that_arrive_together_commit_together_at_most_a_cap_at_a_time(
+        tmp_path: Path, monkeypatch) -> None:
+    """With the feed far ahead of the core, bars commit in groups (when the queue empties,
+    or at the cap); every bar still gets its journal rows under its own sequence."""
+    from gnosis.trading import live_bot
+
+    monkeypatch.setattr(live_bot, "_MAX_UNCOMMITTED_BARS", 25)
+    store = StateStore(tmp_path)
+    commits: list[int] = []
+    commit = store.commit
+
+    def counting(sequence, snapshot, **kwargs):  # noqa: ANN001, ANN202 - a spy on the store
+        commits.append(sum(1 for rows in kwargs.get("staged", ()) if rows.equity is not None))
+        return commit(sequence, snapshot, **kwargs)
+
+    monkeypatch.setattr(store, "commit", counting)
+    feed = market()
+    engine = make_engine(store)
+    LiveBot(engine, feed, speed=FAST, max_bars=400, warmup_bars=0).run()
+    assert sum(commits) == 400 and max(commits) <= 25
+    assert len(commits) < 400  # grouped: the feed ran ahead of the core
+    sequences = [row["sequence"] for row in store.rows("equity")]
+    assert sequences == list(range(1, 401))
+    store.close()

@@ -168,3 +168,20 @@ def test_a_triggered_stop_pays_slippage_against_us(side, o, h, l, c, level,  # n
     assert fill.price == pytest.approx(expected)
     assert fill.reference_price == level
     assert fill.slippage_cost == pytest.approx(abs(expected - level) * 10)
+
+
+def test_once_a_leg_trades_at_the_open_its_entry_does_not_grow_on_that_bar() -> None:
+    """Bar 1 fills 100 of a 250-share entry and crosses its stop with no volume left (the stop
+    is triggered, unfilled). Bar 2's open: the stop goes first and starts closing the trade, so
+    the entry's remainder does not fill there; another order behind it still does."""
+    broker = SimBroker(ExecutionConfig(slippage_bps=0.0, impact_coefficient=0.0,
+                                       max_participation=0.1))
+    broker.submit(market("e", Side.BUY, qty=250, stop_loss=95.0, take_profit=110.0),
+                  active_from=1)
+    first = broker.on_bar(bar(1, 100, 100, 94, 96, v=1_000))
+    assert [(f.client_order_id, f.quantity) for f in first] == [("e", 100)]
+    broker.submit(market("x", Side.SELL, qty=10), active_from=2 * M)
+    second = broker.on_bar(bar(2, 94.5, 95, 94, 94.8, v=3_000))
+    assert [(f.client_order_id, f.quantity, f.price) for f in second] == [
+        ("e-sl", 100, 94.5), ("x", 10, 94.5)]
+    assert [(o.client_order_id, left) for o, left in broker.working()] == [("e", 150)]

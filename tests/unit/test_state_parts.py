@@ -182,3 +182,22 @@ def test_a_kill_before_the_bursts_commit_replays_the_burst(tmp_path: Path,
         again.engine.on_bar(bar)
     assert again.engine.summary() == whole.engine.summary()
     again.store.close()
+
+
+def test_work_between_bars_is_journaled_under_the_last_bars_sequence(
+        tmp_path: Path, bars: list[Bar]) -> None:
+    run = system(tmp_path, bars)
+    for bar in bars[:40]:
+        run.engine.on_bar(bar)
+    for bar in bars[40:45]:
+        run.engine.on_bar(bar, commit=False)
+    run.engine.note("operator says hello")
+    run.engine.commit_now()
+    events = [row for row in run.store.rows("events") if row["kind"] == "notice"]
+    assert [(row["sequence"], row["message"]) for row in events] == [
+        (45, "operator says hello")]
+    assert [row["sequence"] for row in run.store.rows("equity")] == list(range(1, 46))
+    written = {table: len(run.store.rows(table)) for table in ("events", "equity", "fills")}
+    run.engine.commit_now()  # nothing new: nothing written twice
+    assert {table: len(run.store.rows(table)) for table in written} == written
+    run.store.close()

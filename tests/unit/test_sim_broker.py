@@ -42,6 +42,7 @@ def test_duplicate_client_order_id_is_ignored() -> None:
         (Side.BUY, 100, 111, 99, 109, "take_profit", 110.0),  # high crosses the target
         (Side.BUY, 100, 111, 94, 105, "stop_loss", 95.0),  # up bar: O-L-H-C, the low comes first
         (Side.BUY, 100, 111, 94, 96, "take_profit", 110.0),  # down bar: O-H-L-C, the high first
+        (Side.BUY, 100, 111, 94, 100, "stop_loss", 95.0),  # unchanged close: as an up bar
         (Side.BUY, 100, 101, 99, 100, None, None),  # nothing touched
         # short: stop 105, target 90
         (Side.SELL, 100, 106, 99, 104, "stop_loss", 105.0),
@@ -185,3 +186,15 @@ def test_once_a_leg_trades_at_the_open_its_entry_does_not_grow_on_that_bar() -> 
     assert [(f.client_order_id, f.quantity, f.price) for f in second] == [
         ("e-sl", 100, 94.5), ("x", 10, 94.5)]
     assert [(o.client_order_id, left) for o, left in broker.working()] == [("e", 150)]
+
+
+def test_a_leg_gone_with_its_sibling_does_not_stop_later_orders_on_the_path() -> None:
+    """Stop and target both crossed on an up bar: the stop fills (low first) and takes its
+    target with it; a separate limit crossed later on the path still fills."""
+    broker = SimBroker(FREE)
+    broker.submit(market("e", Side.BUY, stop_loss=95.0, take_profit=110.0), active_from=1)
+    broker.on_bar(bar(1, 100, 100, 100, 100))
+    broker.submit(Order("l", "SPY", Side.SELL, 5, OrderType.LIMIT, ts_created=M,
+                        limit_price=108.0), active_from=2 * M)
+    fills = broker.on_bar(bar(2, 100, 111, 94, 105))
+    assert [(f.client_order_id, f.price) for f in fills] == [("e-sl", 95.0), ("l", 108.0)]

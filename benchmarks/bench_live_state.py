@@ -21,6 +21,7 @@ import numpy as np
 
 from gnosis.benchmark import _import_lazy_dependencies
 from gnosis.bootstrap import build_system, synthetic_market
+from gnosis.cli.common import positive_int
 from gnosis.core import background
 from gnosis.core.config import load_config
 
@@ -63,8 +64,8 @@ def run(symbols: int, minutes: int, burst: bool) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--symbols", type=int, default=100)
-    parser.add_argument("--minutes", type=int, default=60)
+    parser.add_argument("--symbols", type=positive_int, default=100)
+    parser.add_argument("--minutes", type=positive_int, default=60)
     args = parser.parse_args()
     _import_lazy_dependencies("agents")
     for burst in (False, True):

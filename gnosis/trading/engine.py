@@ -212,9 +212,9 @@ class Engine:
         self.sequence = sequence
         try:
             self.restore(snapshot)
-        except (KeyError, ValueError) as exc:  # a part missing or unreadable: say which
+        except Exception as exc:  # noqa: BLE001 - a part missing or unreadable: any failure
             raise StateError(f"{self.store.directory}: the saved state cannot be restored "
-                             f"({exc}); start over with --fresh") from None
+                             f"({type(exc).__name__}: {exc}); start over with --fresh") from None
         self._publish(Notice(self.clock.now_ns(), self.clock.now_ns(),
                              f"resumed after bar #{self.sequence} (run {self.run_id})"))
         return True

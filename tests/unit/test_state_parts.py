@@ -201,3 +201,17 @@ def test_work_between_bars_is_journaled_under_the_last_bars_sequence(
     run.engine.commit_now()  # nothing new: nothing written twice
     assert {table: len(run.store.rows(table)) for table in written} == written
     run.store.close()
+
+
+def test_an_unreadable_symbol_state_is_refused_in_one_line(tmp_path: Path,
+                                                           bars: list[Bar]) -> None:
+    run = system(tmp_path, bars)
+    for bar in bars[:50]:
+        run.engine.on_bar(bar)
+    run.store.close()
+    with sqlite3.connect(tmp_path / DB_NAME) as db:
+        db.execute("UPDATE strategy_parts SET body = x'00112233' WHERE key = 'SPY'")
+    again = system(tmp_path, bars)
+    with pytest.raises(StateError, match="cannot be restored \\(UnpicklingError.*--fresh"):
+        again.engine.resume_from_store()
+    again.store.close()

@@ -29,6 +29,17 @@ def system(state: Path | None, bars: list[Bar]):  # noqa: ANN201 - the bootstrap
     return build_system(config, market, market=market, state_dir=state)
 
 
+def stored_then_edited(state: Path, bars: list[Bar], sql: str) -> None:
+    """50 bars into ``state``, then ``sql`` run on its state file (as a person or a bad disk
+    might)."""
+    run = system(state, bars)
+    for bar in bars[:50]:
+        run.engine.on_bar(bar)
+    run.store.close()
+    with sqlite3.connect(state / DB_NAME) as db:
+        db.execute(sql)
+
+
 def parts(state: Path) -> dict[str, bytes]:
     with sqlite3.connect(state / DB_NAME) as db:
         return dict(db.execute("SELECT key, body FROM strategy_parts").fetchall())
@@ -103,12 +114,7 @@ def test_a_state_directory_from_before_the_split_still_loads(tmp_path: Path,
 
 def test_missing_symbol_state_is_refused_with_the_symbols(tmp_path: Path,
                                                          bars: list[Bar]) -> None:
-    run = system(tmp_path, bars)
-    for bar in bars[:50]:
-        run.engine.on_bar(bar)
-    run.store.close()
-    with sqlite3.connect(tmp_path / DB_NAME) as db:
-        db.execute("DELETE FROM strategy_parts WHERE key = 'QQQ'")
+    stored_then_edited(tmp_path, bars, "DELETE FROM strategy_parts WHERE key = 'QQQ'")
     store = StateStore(tmp_path)
     loaded = store.load()
     assert loaded is not None and set(loaded[1]["strategy_parts"]) == {"SPY"}
@@ -205,12 +211,8 @@ def test_work_between_bars_is_journaled_under_the_last_bars_sequence(
 
 def test_an_unreadable_symbol_state_is_refused_in_one_line(tmp_path: Path,
                                                            bars: list[Bar]) -> None:
-    run = system(tmp_path, bars)
-    for bar in bars[:50]:
-        run.engine.on_bar(bar)
-    run.store.close()
-    with sqlite3.connect(tmp_path / DB_NAME) as db:
-        db.execute("UPDATE strategy_parts SET body = x'00112233' WHERE key = 'SPY'")
+    stored_then_edited(tmp_path, bars,
+                       "UPDATE strategy_parts SET body = x'00112233' WHERE key = 'SPY'")
     again = system(tmp_path, bars)
     with pytest.raises(StateError, match="cannot be restored \\(UnpicklingError.*--fresh"):
         again.engine.resume_from_store()

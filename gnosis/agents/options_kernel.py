@@ -21,8 +21,7 @@ import math
 import numpy as np
 from numba import njit
 
-NANOS_PER_YEAR = 365.25 * 86_400 * 10**9  # as gnosis.agents.hedge
-RISK_FREE = 0.04
+from gnosis.agents.hedge import NANOS_PER_YEAR, RISK_FREE
 
 
 @njit(cache=True)

@@ -14,6 +14,7 @@ chain, which keeps backtests and restarts deterministic. It exists only on the s
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 
@@ -31,6 +32,20 @@ def strike_step(spot: float) -> float:
     if spot < 500:
         return 1.0
     return 5.0
+
+
+class _Layout(NamedTuple):
+    """What a chain read at one bar rests on, shared by ``chain`` and ``exposure``."""
+
+    ts_event: int
+    step: float
+    wall_step: float
+    wall: float
+    tilt: float
+    center: float
+    day: int
+    expiries: tuple[int, int]
+    noise: np.ndarray  # each strike's open-interest draw, strikes from the lowest
 
 
 class SimulatedOptionsChain:
@@ -59,23 +74,29 @@ class SimulatedOptionsChain:
         wobble = 0.35 * math.sin(2 * math.pi * days / 1.7 + 2 * phase)
         return max(-1.0, min(1.0, slow + wobble))
 
-    def chain(self, symbol: str, spot: float, as_of_ns: int) -> OptionsChain | None:
-        if not spot > 0:
-            return None
+    def _layout(self, symbol: str, spot: float, as_of_ns: int) -> _Layout:
         ts_event = as_of_ns - NANOS_PER_MINUTE  # the start of the 1-minute bar closing now
         step = strike_step(spot)
         wall_step = 5 * step
         hour = ts_event // NANOS_PER_HOUR
         # the open-interest wall sits on a round strike near spot, shifting a little by the hour
         shift = int(unit_draw(self.seed, symbol, hour) * 3) - 1
-        wall = (round(spot / wall_step) + shift) * wall_step
-        tilt = self.positioning(symbol, ts_event)
         center = round(spot / step) * step
         day = ts_event // NANOS_PER_DAY
-        expiries = ((day + 1) * NANOS_PER_DAY + 20 * NANOS_PER_HOUR,
-                    (day + 4) * NANOS_PER_DAY + 20 * NANOS_PER_HOUR)
+        return _Layout(ts_event, step, wall_step, (round(spot / wall_step) + shift) * wall_step,
+                       self.positioning(symbol, ts_event), center, day,
+                       ((day + 1) * NANOS_PER_DAY + 20 * NANOS_PER_HOUR,
+                        (day + 4) * NANOS_PER_DAY + 20 * NANOS_PER_HOUR),
+                       self._day_noise(symbol, day, center, step))
+
+    def chain(self, symbol: str, spot: float, as_of_ns: int) -> OptionsChain | None:
+        if not spot > 0:
+            return None
+        ts_event, step, wall_step, wall, tilt, center, day, expiries, noise = self._layout(
+            symbol, spot, as_of_ns)
+        draws = noise.tolist()
         contracts = []
-        for i in range(-self.strikes_each_side, self.strikes_each_side + 1):
+        for j, i in enumerate(range(-self.strikes_each_side, self.strikes_each_side + 1)):
             strike = round(center + i * step, 2)
             if strike <= 0:
                 continue
@@ -86,8 +107,7 @@ class SimulatedOptionsChain:
             base = 2_000.0 * math.exp(-0.5 * distance * distance)
             round_bonus = 2.5 if abs(strike / wall_step - round(strike / wall_step)) < 1e-9 else 1.0
             wall_bonus = 4.0 if abs(strike - wall) < step / 2 else 1.0
-            noise = 0.7 + 0.6 * unit_draw(self.seed, symbol, strike, day)
-            oi = base * round_bonus * wall_bonus * noise
+            oi = base * round_bonus * wall_bonus * (0.7 + 0.6 * draws[j])
             call_oi = oi * (1.0 + 0.7 * tilt) * (1.3 if strike >= spot else 0.7)
             put_oi = oi * (1.0 - 0.7 * tilt) * (1.3 if strike <= spot else 0.7)
             for expiry in expiries:
@@ -109,21 +129,13 @@ class SimulatedOptionsChain:
 
         if not spot > 0:
             return None
-        ts_event = as_of_ns - NANOS_PER_MINUTE
-        step = strike_step(spot)
-        wall_step = 5 * step
-        shift = int(unit_draw(self.seed, symbol, ts_event // NANOS_PER_HOUR) * 3) - 1
-        wall = (round(spot / wall_step) + shift) * wall_step
-        tilt = self.positioning(symbol, ts_event)
-        center = round(spot / step) * step
-        day = ts_event // NANOS_PER_DAY
+        ts_event, step, wall_step, wall, tilt, center, _, expiries, noise = self._layout(
+            symbol, spot, as_of_ns)
         side = self.strikes_each_side
         if not round(center + side * step, 2) > 0:
             return None  # every strike would be <= 0: no contracts
         return sim_exposure(spot, step, wall, wall_step, tilt, center, side, self.base_iv,
-                            self._day_noise(symbol, day, center, step), ts_event,
-                            (day + 1) * NANOS_PER_DAY + 20 * NANOS_PER_HOUR,
-                            (day + 4) * NANOS_PER_DAY + 20 * NANOS_PER_HOUR, 2.0)
+                            noise, ts_event, expiries[0], expiries[1], 2.0)
 
     def _day_noise(self, symbol: str, day: int, center: float, step: float) -> np.ndarray:
         """The open-interest draws of the strikes around ``center`` (as ``chain`` draws them),

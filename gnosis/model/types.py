@@ -231,12 +231,7 @@ class Decision:
                  regime_confidence: float | None = None, reasoning: str = "",
                  inactive: tuple[tuple[str, str], ...] = (),
                  regime_state: RegimeState | None = None) -> None:
-        _set(self, "_explainer", None)
-        _set(self, "_context", None)
-        _set(self, "_votes", votes)
-        _set(self, "_inactive", inactive)
-        _set(self, "_reasoning", reasoning)
-        _set(self, "_regime_state", regime_state)
+        self._keep(votes, inactive, reasoning, regime_state)
         _set(self, "_marks", None)
         self._numbers(symbol, ts_event, signal, confidence, regime, regime_confidence)
 
@@ -270,13 +265,17 @@ class Decision:
     def _explain(self) -> None:
         explainer = self._explainer
         if explainer is not None:
-            votes, inactive, reasoning, regime_state = explainer.explain(self._context)
-            _set(self, "_votes", votes)
-            _set(self, "_inactive", inactive)
-            _set(self, "_reasoning", reasoning)
-            _set(self, "_regime_state", regime_state)
-            _set(self, "_explainer", None)
-            _set(self, "_context", None)
+            self._keep(*explainer.explain(self._context))
+
+    def _keep(self, votes: tuple[Vote, ...], inactive: tuple[tuple[str, str], ...],
+              reasoning: str, regime_state: RegimeState | None) -> None:
+        """Hold the explanation (and drop what would have formatted it)."""
+        _set(self, "_votes", votes)
+        _set(self, "_inactive", inactive)
+        _set(self, "_reasoning", reasoning)
+        _set(self, "_regime_state", regime_state)
+        _set(self, "_explainer", None)
+        _set(self, "_context", None)
 
     @property
     def votes(self) -> tuple[Vote, ...]:

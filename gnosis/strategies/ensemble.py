@@ -20,7 +20,6 @@ from typing import Any
 from gnosis.agents import build_default_agents
 from gnosis.agents.base import Agent, AgentContext, consensus, safe_vote
 from gnosis.model.market import NewsProvider, OptionsChainProvider
-from gnosis.model.regime import RegimeState
 from gnosis.model.types import Bar, Decision, Vote
 from gnosis.regime.activation import agent_activation
 from gnosis.regime.detector import RegimeDetector
@@ -134,7 +133,18 @@ class AgentEnsemble:
         signal, confidence, why = consensus(votes, len(votes))
         if not regime.ready:  # votes are recorded, but nothing trades on a half-formed view
             signal, confidence, why = 0, 0.0, f"no trading while {regime.reason} ({why})"
-        return _decision(bar, regime, votes, inactive, signal, confidence, why)
+        return Decision(
+            symbol=bar.symbol,
+            ts_event=bar.ts_event,
+            signal=signal,
+            confidence=confidence,
+            votes=tuple(votes),
+            regime=regime.primary,
+            regime_confidence=regime.confidence,
+            reasoning=why,  # the regime's own explanation is formatted on demand from the state
+            inactive=tuple(inactive),
+            regime_state=regime,
+        )
 
     def regime_of(self, symbol: str) -> Any:
         """The symbol's detector (or its fast twin): ``.last`` is its latest RegimeState."""
@@ -164,9 +174,6 @@ class AgentEnsemble:
     def symbol_state(self, symbol: str) -> bytes:
         return self._pickle(self._brains[symbol])
 
-    def symbol_states(self) -> dict[str, bytes]:
-        return {symbol: self._pickle(brain) for symbol, brain in self._brains.items()}
-
     def restore_split(self, shared: bytes, parts: dict[str, bytes]) -> None:
         loaded = self._unpickle(shared)
         missing = [symbol for symbol in loaded["symbols"] if symbol not in parts]
@@ -185,19 +192,3 @@ class AgentEnsemble:
     def _unpickle(self, state: bytes) -> Any:
         return _ProviderUnpickler(io.BytesIO(state), self._provider_ids()).load()
 
-
-def _decision(bar: Bar, regime: RegimeState, votes: list[Vote],
-              inactive: list[tuple[str, str]], signal: int, confidence: float,
-              why: str) -> Decision:
-    return Decision(
-        symbol=bar.symbol,
-        ts_event=bar.ts_event,
-        signal=signal,
-        confidence=confidence,
-        votes=tuple(votes),
-        regime=regime.primary,
-        regime_confidence=regime.confidence,
-        reasoning=why,  # the regime's own explanation is formatted on demand from the state
-        inactive=tuple(inactive),
-        regime_state=regime,
-    )

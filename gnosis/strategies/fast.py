@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import math
 from collections import Counter
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -120,6 +120,25 @@ def _marks_of(code: int) -> tuple[tuple[str, str], ...]:
 _MARKS = tuple(_marks_of(code) for code in range(5 ** len(_AGENTS)))  # one shared tuple each
 
 
+class _Context(NamedTuple):
+    """What a bar's explanation is formatted from: the step's outputs and the brain's state
+    at that bar (which later bars change)."""
+
+    out: list[float]
+    bars: int
+    wall: float  # the options wall the hedge vote names
+    source: str  # a live chain's source and age
+    hedge_abstains: Vote  # the hedge abstention (why there is no chain)
+    last_headline: str
+    liquidity_bars: int  # bars in the volume profile (while liquidity abstains)
+    wyckoff_index: int  # bars in the range window (while wyckoff abstains)
+    news_down: str | None  # why a live news source is down, if it is
+
+
+def _new_context(fields: tuple[Any, ...]) -> _Context:
+    return tuple.__new__(_Context, fields)  # one per bar: no length check
+
+
 class UnsupportedForFastPath(ValueError):
     """The reference objects carry a parameter or an input the compiled step does not mirror."""
 
@@ -190,7 +209,7 @@ class FastBrain:
         self._news = 0.0
         self._last_headline = ""
         self._news_outage = getattr(self.news_provider, "outage", None) is not None
-        self._last_context: tuple[Any, ...] | None = None
+        self._last_context: _Context | None = None
         self._last_regime: RegimeState | None = None
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -234,11 +253,11 @@ class FastBrain:
             log.warning("agent %s failed to update: %s", "liquidity",
                         KeyError(int(out[_O_LIQUIDITY_KEY])))
         # what the explanation needs besides the outputs: the brain's state at this bar
-        context = (out, self.bars, self._wall, self._source, self._hedge_abstains,
-                   self._last_headline,
-                   int(self.i[k.I_L_BARS]) if out[_V + _F] == k.ABSTAIN else 0,
-                   int(self.i[k.I_W_INDEX]) if out[_V + 3 * _F] == k.ABSTAIN else 0,
-                   news_outage(self.news_provider) if self._news_outage else None)
+        context = _new_context((
+            out, self.bars, self._wall, self._source, self._hedge_abstains, self._last_headline,
+            int(self.i[k.I_L_BARS]) if out[_V + _F] == k.ABSTAIN else 0,
+            int(self.i[k.I_W_INDEX]) if out[_V + 3 * _F] == k.ABSTAIN else 0,
+            news_outage(self.news_provider) if self._news_outage else None))
         self._last_context = context
         self._last_regime = None
         # the step zeroes the signal unless the votes agreed on a formed regime
@@ -254,11 +273,11 @@ class FastBrain:
             self._last_regime = self._regime(self._last_context)
         return self._last_regime
 
-    def explain(self, context: tuple[Any, ...]) -> tuple[
+    def explain(self, context: _Context) -> tuple[
             tuple[Vote, ...], tuple[tuple[str, str], ...], str, RegimeState]:
         """(votes of the active agents, inactive agents and why, reasoning, regime) of the bar
         whose ``context`` this is, strings exactly as the reference ensemble writes them."""
-        out = context[0]
+        out = context.out
         regime = self._regime(context)
         votes = [self._hedge_vote(context), self._liquidity_vote(context),
                  self._sentiment_vote(context)]
@@ -343,8 +362,8 @@ class FastBrain:
         self._hmm_version = hmm.version
 
     # -- objects from the step's outputs ---------------------------------------------------------
-    def _regime(self, context: tuple[Any, ...]) -> RegimeState:
-        out = context[0]
+    def _regime(self, context: _Context) -> RegimeState:
+        out = context.out
         code = int(out[_O_PRIMARY])
         trend = out[_O_TREND]
         volatility = out[_O_VOLATILITY]
@@ -352,7 +371,7 @@ class FastBrain:
         state_index = int(out[_O_HMM_STATE])
         warmup, calm_vol, volatile_vol, threshold = self.detector_params
         if code == k.WARMING:
-            reason = f"warming up {context[1]}/{warmup}"
+            reason = f"warming up {context.bars}/{warmup}"
         elif code == k.VOLATILE:
             reason = f"vol {volatility:.0%} > {volatile_vol:.0%}"
         elif code in (k.TRENDING_UP, k.TRENDING_DOWN):
@@ -371,21 +390,21 @@ class FastBrain:
         return RegimeState(_PRIMARY[code], out[_O_CONFIDENCE], trend, volatility,
                            _VOL_CLASS[int(out[_O_VOL_CLASS])], out[_O_POSITION],
                            HMM_LABELS[state_index] if state_index >= 0 else None, probs,
-                           reason, context[1])
+                           reason, context.bars)
 
     @staticmethod
-    def _hedge_vote(context: tuple[Any, ...]) -> Vote:
-        return with_source(FastBrain._gamma_vote(context), context[3])
+    def _hedge_vote(context: _Context) -> Vote:
+        return with_source(FastBrain._gamma_vote(context), context.source)
 
     @staticmethod
-    def _gamma_vote(context: tuple[Any, ...]) -> Vote:
-        out = context[0]
+    def _gamma_vote(context: _Context) -> Vote:
+        out = context.out
         v = _V
         code = out[v]
         if code == k.ABSTAIN:
-            return context[4]
+            return context.hedge_abstains
         tilt = out[v + 3]
-        wall = context[2]
+        wall = context.wall
         if code == k.H_BALANCED:
             return Vote("hedge", 0, 0.3, f"dealer gamma balanced (tilt {tilt:+.2f})")
         if code == k.H_ATR_NOT_READY:
@@ -405,12 +424,12 @@ class FastBrain:
                     f"short gamma {tilt:+.2f}: dealers chase the {move:+.1f}σ move")
 
     @staticmethod
-    def _liquidity_vote(context: tuple[Any, ...]) -> Vote:
-        out = context[0]
+    def _liquidity_vote(context: _Context) -> Vote:
+        out = context.out
         v = _V + _F
         code = out[v]
         if code == k.ABSTAIN:
-            bars = context[6]
+            bars = context.liquidity_bars
             return Vote.abstain("liquidity", f"building the volume profile ({bars}/30 bars)")
         where = f"Amihud stress {out[v + 3]:.1f}σ, λ x{out[v + 4]:.1f}, no quotes"
         if code == k.L_SUPPORT:
@@ -423,14 +442,15 @@ class FastBrain:
                         f"volume); {where}")
         return Vote("liquidity", 0, out[v + 2], f"between volume zones; {where}")
 
-    def _sentiment_vote(self, context: tuple[Any, ...]) -> Vote:
-        out = context[0]
+    def _sentiment_vote(self, context: _Context) -> Vote:
+        out = context.out
         v = _V + 2 * _F
         code = out[v]
         if code == k.ABSTAIN:
-            return Vote.abstain("sentiment", f"warming up ({context[1]}/{k.SENT_MOMENTUM + 1})")
+            return Vote.abstain("sentiment", f"warming up ({context.bars}/{k.SENT_MOMENTUM + 1})")
         momentum, balance, news, shock, score = out[v + 3:v + 8]
-        news_note = describe_news(self.news_provider, news, context[5], context[8])
+        news_note = describe_news(self.news_provider, news, context.last_headline,
+                                  context.news_down)
         why = (f"momentum {momentum:+.2f}, volume balance {balance:+.2f}, {news_note}, "
                f"vol shock x{shock:.1f}")
         if code == k.S_NEUTRAL:
@@ -439,11 +459,11 @@ class FastBrain:
                     f"{'bullish' if score > 0 else 'bearish'} {score:+.2f}: {why}")
 
     @staticmethod
-    def _wyckoff_vote(context: tuple[Any, ...]) -> Vote:
-        out = context[0]
+    def _wyckoff_vote(context: _Context) -> Vote:
+        out = context.out
         v = _V + 3 * _F
         if out[v] == k.ABSTAIN:
-            index = context[7]
+            index = context.wyckoff_index
             return Vote.abstain("wyckoff", f"no trading range yet ({index + 1}/{k.WY_WINDOW} "
                                            "bars)")
         phase = int(out[v + 3])

@@ -77,6 +77,7 @@ def _through_bot(state_dir: Path, owner: int, command: str, reason: str) -> int:
 
 def _offline(store: StateStore, config: GnosisConfig, command: str, reason: str) -> int:
     from gnosis.trading.risk_manager import RiskManager
+    from gnosis.trading.state import JournalRows
 
     loaded = store.load()
     if loaded is None:
@@ -89,9 +90,8 @@ def _offline(store: StateStore, config: GnosisConfig, command: str, reason: str)
         print(f"trading state is already {risk.state.value}; nothing to do")
         return 0
     snapshot["risk"] = risk.snapshot()
-    store.commit(sequence, snapshot,
-                 events=[(0, "trading_state", f"{change.previous.value} -> "
-                                              f"{change.current.value}: {reason}")])
+    store.commit(sequence, snapshot, journal=[JournalRows(sequence, events=[(
+        0, "trading_state", f"{change.previous.value} -> {change.current.value}: {reason}")])])
     print(f"trading state {change.previous.value} -> {change.current.value} "
           "(takes effect when the bot starts)")
     return 0

@@ -73,7 +73,7 @@ REFIT_DELAY_SESSIONS = 1  # trading time between the bar a refit is decided on a
 STAGGER_S = HOUR_SECONDS  # first fits of different symbols spread over this much trading time
 EM_TOLERANCE = 1e-3  # nats: EM stops when an iteration gains less
 # A refit starts from the previous model and the prototypes, 10 iterations each (the first fit
-# runs up to 25): a refit costs ~4 ms instead of ~8.6 (2 starts x 25 iterations x ~175 us on
+# runs up to 25): a refit costs ~3.5 ms instead of ~8.6 (2 starts x 25 iterations x ~175 us on
 # 1,300 rows), so the fit decided at bar t is ready long before bar t + one session even when
 # a backtest runs 50,000 bars/s, and consecutive models agree more (label agreement across
 # refits 0.70 -> 0.82, tests/unit/test_regime_detector.py). Decided 2026-11-25 (issue 11).
@@ -298,7 +298,7 @@ class FilteredHMM:
         if pending.previous is None:
             inits, n_iter = self.inits, self.n_iter
         else:
-            inits, n_iter = self.refit_inits, getattr(self, "refit_iter", REFIT_ITER)
+            inits, n_iter = self.refit_inits, self.refit_iter
         fitted = _best_fit(data, pending.seed, inits, n_iter, previous=pending.previous)
         if fitted is None:
             return None
@@ -349,6 +349,10 @@ class FilteredHMM:
         return None if self._pending is None else self._pending.effective
 
     # -- persistence ------------------------------------------------------------------------
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state.setdefault("refit_iter", REFIT_ITER)  # a snapshot from before it was a setting
+        self.__dict__.update(state)
+
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         pending = state.get("_pending")
@@ -416,8 +420,8 @@ def match_labels(means: np.ndarray, previous_means: np.ndarray, scale: np.ndarra
 
     Five states have 120 assignments: all are tried (exact, a fraction of a millisecond), and
     the first of equal totals in lexicographic order wins. scipy's ``linear_sum_assignment``
-    gives the same answer (tests/unit/test_hmm.py) but loading ``scipy.optimize`` for a 5x5
-    matrix cost 41 MB of resident memory.
+    gives the same answer (tests/unit/test_hmm_labels.py), but loading ``scipy.optimize`` for
+    a 5x5 matrix held 20-40 MB of resident memory.
     """
     cost = (((means[:, None, :] - previous_means[None, :, :]) / scale) ** 2).sum(axis=-1)
     rows = cost.tolist()  # rows: fitted states, columns: labels

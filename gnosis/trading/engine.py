@@ -63,7 +63,7 @@ from gnosis.model.types import (
 )
 from gnosis.trading.position_manager import Position, PositionManager
 from gnosis.trading.risk_manager import Approval, RiskManager, StateChange
-from gnosis.trading.state import SNAPSHOT_SCHEMA, StateError, StateStore
+from gnosis.trading.state import SNAPSHOT_SCHEMA, JournalRows, StateError, StateStore
 
 _VOLATILITY_WINDOW = 60
 _EPSILON = 1e-9
@@ -80,18 +80,6 @@ class Ticket:
     @property
     def client_order_id(self) -> str:
         return self.order.client_order_id
-
-
-@dataclass(frozen=True, slots=True)
-class Staged:
-    """The journal rows of one processed bar (or of work between bars), under its sequence."""
-
-    sequence: int
-    fills: list[Fill]
-    trades: list[Trade]
-    orders: list[Order]
-    events: list[tuple[int, str, str]]
-    equity: tuple[int, float] | None  # (bar ts_event, equity after it); None between bars
 
 
 @dataclass(slots=True)
@@ -186,7 +174,7 @@ class Engine:
         self._journal_events: list[tuple[int, str, str]] = []
         # bars processed since the last commit (``on_bar(commit=False)``): each one's journal
         # rows under its own sequence, and the symbols whose strategy state changed
-        self._staged: list[Staged] = []
+        self._staged: list[JournalRows] = []
         self._dirty: set[str] = set()
         self.uncommitted_bars = 0  # bars processed since the last commit
         self._split_strategy = hasattr(strategy, "symbol_state")
@@ -821,8 +809,8 @@ class Engine:
     def _stage(self, symbol: str | None, equity: tuple[int, float] | None) -> None:
         """Set aside the journal rows gathered since the last stage under the current
         sequence (a bar's, or between bars an operator command's)."""
-        self._staged.append(Staged(self.sequence, self._journal_fills, self._journal_trades,
-                                   self._journal_orders, self._journal_events, equity))
+        self._staged.append(JournalRows(self.sequence, self._journal_fills, self._journal_trades,
+                                        self._journal_orders, self._journal_events, equity))
         self._journal_fills, self._journal_trades = [], []
         self._journal_orders, self._journal_events = [], []
         if symbol is not None:
@@ -837,7 +825,7 @@ class Engine:
         if self._split_strategy and self._dirty:
             strategy: Any = self.strategy
             parts = {symbol: strategy.symbol_state(symbol) for symbol in sorted(self._dirty)}
-        self.store.commit(self.sequence, self.snapshot(), parts=parts, staged=self._staged)
+        self.store.commit(self.sequence, self.snapshot(), parts=parts, journal=self._staged)
         self._staged = []
         self._dirty.clear()
         self.uncommitted_bars = 0

@@ -25,16 +25,24 @@ import fcntl
 import os
 import pickle
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-from gnosis.model.types import Trade
+from gnosis.model.types import Fill, Order, Trade
 
 SNAPSHOT_SCHEMA = 5  # bump when the snapshot's shape changes (5: the HMM keeps a pending refit)
 JOURNAL_SCHEMA = 2  # bump when a journal table changes
 DB_NAME = "state.db"
 LOCK_NAME = "gnosis.lock"
+
+# a table added after journal schema 2 (state directories from before get it on open)
+_PARTS_TABLE = """
+CREATE TABLE IF NOT EXISTS strategy_parts (
+    key TEXT PRIMARY KEY,
+    body BLOB NOT NULL
+);
+"""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS snapshot (
@@ -91,10 +99,6 @@ CREATE TABLE IF NOT EXISTS equity (
     ts_event INTEGER NOT NULL,
     equity REAL NOT NULL
 );
-CREATE TABLE IF NOT EXISTS strategy_parts (
-    key TEXT PRIMARY KEY,
-    body BLOB NOT NULL
-);
 CREATE TABLE IF NOT EXISTS events (
     sequence INTEGER NOT NULL,
     ts_event INTEGER NOT NULL,
@@ -102,14 +106,19 @@ CREATE TABLE IF NOT EXISTS events (
     message TEXT NOT NULL
 );
 """
+_SCHEMA += _PARTS_TABLE
 JOURNAL_TABLES = ("fills", "trades", "orders", "equity", "events")
-# a table added after journal schema 2 (state directories from before get it on open)
-_PARTS_TABLE = """
-CREATE TABLE IF NOT EXISTS strategy_parts (
-    key TEXT PRIMARY KEY,
-    body BLOB NOT NULL
-);
-"""
+
+
+class JournalRows(NamedTuple):
+    """What one processed bar (or the work between two bars) adds to the journal."""
+
+    sequence: int
+    fills: Sequence[Fill] = ()
+    trades: Sequence[Trade] = ()
+    orders: Sequence[Order] = ()
+    events: Sequence[tuple[int, str, str]] = ()  # (ts, kind, message)
+    equity: tuple[int, float] | None = None  # (bar ts_event, equity after it); None between bars
 
 
 class StateError(Exception):
@@ -253,20 +262,12 @@ class StateStore:
         sequence: int,
         snapshot: dict[str, Any],
         *,
-        fills: Iterable[Any] = (),
-        trades: Iterable[Any] = (),
-        orders: Iterable[Any] = (),
-        events: Iterable[tuple[int, str, str]] = (),
-        equity: tuple[int, float] | None = None,
+        journal: Iterable[JournalRows] = (),
         parts: dict[str, bytes] | None = None,
-        staged: Iterable[Any] = (),
     ) -> None:
-        """Atomically record the state after bar ``sequence`` and that bar's journal rows.
-
-        ``staged`` are the journal rows of several bars committed together, each under its own
-        bar's sequence (``Engine`` stages them: ``sequence``, ``fills``, ``trades``,
-        ``orders``, ``events``, ``equity``), so the journal does not depend on how bars were
-        grouped into commits.
+        """Atomically record the state after bar ``sequence`` with the journal rows of the bars
+        (and the work between bars) since the previous commit, each under its own sequence, so
+        the journal does not depend on how bars were grouped into commits.
 
         ``parts`` are pieces of state kept apart (the strategy's per-symbol state): only the
         ones given are written, the others stay as committed before; ``load`` returns them all
@@ -287,18 +288,15 @@ class StateStore:
                 db.executemany(
                     "INSERT INTO strategy_parts (key, body) VALUES (?, ?) "
                     "ON CONFLICT (key) DO UPDATE SET body = excluded.body", parts.items())
-            for rows in staged:
-                self._journal(rows.sequence, rows.fills, rows.trades, rows.orders, rows.events,
-                              rows.equity)
-            self._journal(sequence, fills, trades, orders, events, equity)
+            for rows in journal:
+                self._journal(rows)
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
 
-    def _journal(self, sequence: int, fills: Iterable[Any], trades: Iterable[Any],
-                 orders: Iterable[Any], events: Iterable[tuple[int, str, str]],
-                 equity: tuple[int, float] | None) -> None:
+    def _journal(self, rows: JournalRows) -> None:
+        sequence, fills, trades, orders, events, equity = rows
         db = self._db
         db.executemany(
             "INSERT INTO fills VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",

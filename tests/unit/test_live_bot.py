@@ -150,7 +150,7 @@ def test_bars_that_arrive_together_commit_together_at_most_a_cap_at_a_time(
     commit = store.commit
 
     def counting(sequence, snapshot, **kwargs):  # noqa: ANN001, ANN202 - a spy on the store
-        commits.append(sum(1 for rows in kwargs.get("staged", ()) if rows.equity is not None))
+        commits.append(sum(1 for rows in kwargs.get("journal", ()) if rows.equity is not None))
         return commit(sequence, snapshot, **kwargs)
 
     monkeypatch.setattr(store, "commit", counting)

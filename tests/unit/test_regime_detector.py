@@ -267,3 +267,15 @@ def test_a_refit_keeps_the_meaning_of_each_label() -> None:
             hmm.observe(*row)
     assert len(agreement) == 6 and hmm.version == 4
     assert np.mean(agreement) >= 0.6, agreement
+
+
+def test_an_hmm_pickled_before_refit_iter_was_a_setting_restores_with_the_default() -> None:
+    from gnosis.regime.hmm import REFIT_ITER
+
+    hmm = FilteredHMM(seed=1, refit_iter=4)
+    state = hmm.__getstate__()
+    del state["refit_iter"]
+    restored = FilteredHMM.__new__(FilteredHMM)
+    restored.__setstate__(state)
+    assert restored.refit_iter == REFIT_ITER
+    assert pickle.loads(pickle.dumps(hmm)).refit_iter == 4

@@ -76,18 +76,14 @@ _O_CAST = k.O_CAST - k.OUT
 _O_CLV_MEAN = k.O_CLV_MEAN - k.OUT
 _O_CONFIDENCE = k.O_CONFIDENCE - k.OUT
 _O_CONSENSUS = k.O_CONSENSUS - k.OUT
-_O_DECISION_CONFIDENCE = k.O_DECISION_CONFIDENCE - k.OUT
 _O_HAS_PROBS = k.O_HAS_PROBS - k.OUT
 _O_HMM_STATE = k.O_HMM_STATE - k.OUT
-_O_LIQUIDITY_ERROR = k.O_LIQUIDITY_ERROR - k.OUT
-_O_LIQUIDITY_KEY = k.O_LIQUIDITY_KEY - k.OUT
-_O_MARKS = k.O_MARKS - k.OUT
+_O_LIQUIDITY_BARS = k.O_LIQUIDITY_BARS - k.OUT
 _O_MARKOV_ON = k.O_MARKOV_ON - k.OUT
 _O_NEEDED = k.O_NEEDED - k.OUT
 _O_POSITION = k.O_POSITION - k.OUT
 _O_PRIMARY = k.O_PRIMARY - k.OUT
 _O_PROBS = k.O_PROBS - k.OUT
-_O_SIGNAL = k.O_SIGNAL - k.OUT
 _O_TOP_COUNT = k.O_TOP_COUNT - k.OUT
 _O_TOP_SIGNAL = k.O_TOP_SIGNAL - k.OUT
 _O_TREND = k.O_TREND - k.OUT
@@ -95,6 +91,7 @@ _O_VOLATILITY = k.O_VOLATILITY - k.OUT
 _O_VOL_CLASS = k.O_VOL_CLASS - k.OUT
 _O_VOTES = k.O_VOTES - k.OUT
 _O_WIDTH_ATR = k.O_WIDTH_ATR - k.OUT
+_O_WYCKOFF_INDEX = k.O_WYCKOFF_INDEX - k.OUT
 _O_WYCKOFF_ON = k.O_WYCKOFF_ON - k.OUT
 _V = _O_VOTES
 # votes without numbers in them: one object each, shared (they are immutable)
@@ -124,19 +121,22 @@ class _Context(NamedTuple):
     """What a bar's explanation is formatted from: the step's outputs and the brain's state
     at that bar (which later bars change)."""
 
-    out: list[float]
+    out: Any  # the step's output block: an array, a list once explained (``_outputs``)
     bars: int
     wall: float  # the options wall the hedge vote names
     source: str  # a live chain's source and age
     hedge_abstains: Vote  # the hedge abstention (why there is no chain)
     last_headline: str
-    liquidity_bars: int  # bars in the volume profile (while liquidity abstains)
-    wyckoff_index: int  # bars in the range window (while wyckoff abstains)
     news_down: str | None  # why a live news source is down, if it is
 
 
 def _new_context(fields: tuple[Any, ...]) -> _Context:
     return tuple.__new__(_Context, fields)  # one per bar: no length check
+
+
+def _outputs(context: _Context) -> _Context:
+    """The context with its outputs as a list of floats (what the formatting reads)."""
+    return context._replace(out=context.out.tolist())
 
 
 class UnsupportedForFastPath(ValueError):
@@ -213,13 +213,17 @@ class FastBrain:
         self._last_regime: RegimeState | None = None
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        """A snapshot from before the explanation was formatted on demand kept ``last``."""
+        """A snapshot from before the explanation was formatted on demand kept ``last``; one
+        from before the step returned its numbers has a shorter output block."""
         last = state.pop("last", None)
         state.setdefault("_last_context", None)
         state.setdefault("_last_regime", last)
         state.setdefault("_sim_chain", hasattr(state.get("chain_provider"), "exposure"))
         state.setdefault("_news_outage",
                          getattr(state.get("news_provider"), "outage", None) is not None)
+        f = state["f"]
+        if len(f) < k.FLOATS:  # saved before the step wrote its last outputs: room for them
+            state["f"] = np.concatenate((f, np.zeros(k.FLOATS - len(f))))
         self.__dict__.update(state)
 
     # -- per bar ----------------------------------------------------------------------------
@@ -245,38 +249,38 @@ class FastBrain:
         else:
             buffer = self._no_buffer
         vwap = bar.vwap
-        k.step(f, self.i, buffer, bar.open, bar.high, bar.low, bar.close, bar.volume,
-               math.nan if vwap is None else vwap, bar.ts_event)
-        out = f[k.OUT:k.OUT_END].tolist()
-        if out[_O_LIQUIDITY_ERROR]:
+        signal, confidence, primary, regime_confidence, marks, failed = k.step(
+            f, self.i, buffer, bar.open, bar.high, bar.low, bar.close, bar.volume,
+            math.nan if vwap is None else vwap, bar.ts_event)
+        if failed:
             errors["liquidity"] += 1
             log.warning("agent %s failed to update: %s", "liquidity",
-                        KeyError(int(out[_O_LIQUIDITY_KEY])))
-        # what the explanation needs besides the outputs: the brain's state at this bar
+                        KeyError(int(f[k.O_LIQUIDITY_KEY])))
+        # what the explanation needs: this bar's outputs (later bars overwrite them) and the
+        # brain's state at this bar
         context = _new_context((
-            out, self.bars, self._wall, self._source, self._hedge_abstains, self._last_headline,
-            int(self.i[k.I_L_BARS]) if out[_V + _F] == k.ABSTAIN else 0,
-            int(self.i[k.I_W_INDEX]) if out[_V + 3 * _F] == k.ABSTAIN else 0,
+            f[k.OUT:k.OUT_END].copy(), self.bars, self._wall, self._source,
+            self._hedge_abstains, self._last_headline,
             news_outage(self.news_provider) if self._news_outage else None))
         self._last_context = context
         self._last_regime = None
         # the step zeroes the signal unless the votes agreed on a formed regime
-        return Decision.explained_by(bar.symbol, bar.ts_event, int(out[_O_SIGNAL]),
-                                     out[_O_DECISION_CONFIDENCE], _PRIMARY[int(out[_O_PRIMARY])],
-                                     out[_O_CONFIDENCE], _MARKS[int(out[_O_MARKS])], self,
+        return Decision.explained_by(bar.symbol, bar.ts_event, signal, confidence,
+                                     _PRIMARY[primary], regime_confidence, _MARKS[marks], self,
                                      context)
 
     @property
     def last(self) -> RegimeState | None:
         """The latest bar's RegimeState (formatted when first asked for)."""
         if self._last_regime is None and self._last_context is not None:
-            self._last_regime = self._regime(self._last_context)
+            self._last_regime = self._regime(_outputs(self._last_context))
         return self._last_regime
 
     def explain(self, context: _Context) -> tuple[
             tuple[Vote, ...], tuple[tuple[str, str], ...], str, RegimeState]:
         """(votes of the active agents, inactive agents and why, reasoning, regime) of the bar
         whose ``context`` this is, strings exactly as the reference ensemble writes them."""
+        context = _outputs(context)
         out = context.out
         regime = self._regime(context)
         votes = [self._hedge_vote(context), self._liquidity_vote(context),
@@ -429,7 +433,7 @@ class FastBrain:
         v = _V + _F
         code = out[v]
         if code == k.ABSTAIN:
-            bars = context.liquidity_bars
+            bars = int(out[_O_LIQUIDITY_BARS])
             return Vote.abstain("liquidity", f"building the volume profile ({bars}/30 bars)")
         where = f"Amihud stress {out[v + 3]:.1f}σ, λ x{out[v + 4]:.1f}, no quotes"
         if code == k.L_SUPPORT:
@@ -463,7 +467,7 @@ class FastBrain:
         out = context.out
         v = _V + 3 * _F
         if out[v] == k.ABSTAIN:
-            index = context.wyckoff_index
+            index = int(out[_O_WYCKOFF_INDEX])
             return Vote.abstain("wyckoff", f"no trading range yet ({index + 1}/{k.WY_WINDOW} "
                                            "bars)")
         phase = int(out[v + 3])

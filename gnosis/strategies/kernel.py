@@ -174,6 +174,8 @@ O_WYCKOFF_ON, O_MARKOV_ON = (_F.take() for _ in range(2))
  O_TOP_SIGNAL) = (_F.take() for _ in range(7))
 O_LIQUIDITY_ERROR, O_LIQUIDITY_KEY = (_F.take() for _ in range(2))
 O_MARKS = _F.take()  # each agent's vote mark, base 5 (see ``MARK_*`` and ``_marks``)
+# the bar counts an abstaining liquidity or wyckoff vote names
+O_LIQUIDITY_BARS, O_WYCKOFF_INDEX = (_F.take() for _ in range(2))
 OUT_END = _F.take(0)
 # a vote's mark: its signal + 1, abstained, or off (the regime switched the agent off)
 MARK_ABSTAIN, MARK_OFF = 3, 4
@@ -1054,7 +1056,8 @@ def _marks(out):
 @njit(cache=True)
 def step(f, i, buf, open_, high, low, close, volume, vwap, ts):
     """Fold one bar into the detector and the five agents; write the outputs into ``f``'s
-    output block (read back as one list). ``vwap`` is NaN when the bar has none."""
+    output block and return (signal, decision confidence, regime code, regime confidence,
+    vote marks, liquidity failed). ``vwap`` is NaN when the bar has none."""
     out = f  # outputs live at the tail of the float state
     out[O_LIQUIDITY_ERROR] = 0.0
     _detector(f, i, buf, open_, high, low, close, volume, ts, out)
@@ -1067,3 +1070,8 @@ def step(f, i, buf, open_, high, low, close, volume, vwap, ts):
     _activation(out)
     _consensus(out)
     _marks(out)
+    out[O_LIQUIDITY_BARS] = i[I_L_BARS]
+    out[O_WYCKOFF_INDEX] = i[I_W_INDEX]
+    # what every bar's decision needs (the rest of the outputs is read only to explain it)
+    return (int(out[O_SIGNAL]), out[O_DECISION_CONFIDENCE], int(out[O_PRIMARY]),
+            out[O_CONFIDENCE], int(out[O_MARKS]), out[O_LIQUIDITY_ERROR] != 0.0)

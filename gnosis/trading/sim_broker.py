@@ -40,10 +40,22 @@ class _Working:
     # asked of every working order on every bar)
     executes_at_open: bool = False
     symbol: str = ""
+    # a stop or limit can trade on a bar only if the bar reaches its level: from above (a
+    # sell stop, a buy limit: low <= level) or from below (a buy stop, a sell limit); asked
+    # of every resting order on every bar, so kept (a replaced order keeps type, side, level)
+    level: float = math.nan
+    reached_from_above: bool = False
 
     def __post_init__(self) -> None:
-        self.symbol = self.order.symbol
-        self.executes_at_open = self.triggered or self.order.order_type is OrderType.MARKET
+        order = self.order
+        self.symbol = order.symbol
+        self.executes_at_open = self.triggered or order.order_type is OrderType.MARKET
+        if order.order_type is OrderType.STOP:
+            self.level = order.stop_price  # type: ignore[assignment]
+            self.reached_from_above = order.side is Side.SELL
+        elif order.order_type is OrderType.LIMIT:
+            self.level = order.limit_price  # type: ignore[assignment]
+            self.reached_from_above = order.side is Side.BUY
 
     def trigger(self) -> None:
         self.triggered = self.executes_at_open = True
@@ -107,12 +119,20 @@ class SimBroker:
             return []
         symbol = bar.symbol
         ts = bar.ts_event
-        due = [w for w in self._working.values() if w.symbol == symbol and w.active_from <= ts]
-        if not due:
+        low, high = bar.low, bar.high
+        at_open: list[_Working] = []
+        reached = False  # a resting order's level is inside this bar
+        for w in self._working.values():
+            if w.symbol != symbol or w.active_from > ts:
+                continue
+            if w.executes_at_open:
+                at_open.append(w)
+            elif (low <= w.level) if w.reached_from_above else (high >= w.level):
+                reached = True
+        if not at_open and not reached:  # most bars: brackets resting away from the price
             return []
         self._budget = math.floor(bar.volume * self.config.max_participation)
         fills: list[Fill] = []
-        at_open = [w for w in due if w.executes_at_open]
         if at_open:
             # at the open, protection goes first: stops triggered on an earlier bar take the
             # shared volume before an entry's remainder can add to the position

@@ -1,10 +1,12 @@
 """SimBroker fills: next bar, path order inside a bar, gaps, partial fills, brackets."""
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gnosis.core.config import ExecutionConfig
 from gnosis.model.types import Bar, InvalidValue, Order, OrderType, Side
-from gnosis.trading.sim_broker import SimBroker
+from gnosis.trading.sim_broker import _NEVER, SimBroker, _Working
 
 M = 60 * 10**9
 FREE = ExecutionConfig(slippage_bps=0.0, impact_coefficient=0.0, sell_fee_bps=0.0,
@@ -198,3 +200,24 @@ def test_a_leg_gone_with_its_sibling_does_not_stop_later_orders_on_the_path() ->
                         limit_price=108.0), active_from=2 * M)
     fills = broker.on_bar(bar(2, 100, 111, 94, 105))
     assert [(f.client_order_id, f.price) for f in fills] == [("e-sl", 95.0), ("l", 108.0)]
+
+
+@given(side=st.sampled_from([Side.BUY, Side.SELL]),
+       order_type=st.sampled_from([OrderType.STOP, OrderType.LIMIT]),
+       level=st.floats(90, 110), o=st.floats(90, 110), c=st.floats(90, 110),
+       up=st.floats(0, 5), down=st.floats(0, 5))
+@settings(max_examples=500, deadline=None)
+def test_a_resting_order_is_skipped_only_on_bars_that_cannot_fill_it(
+        side: Side, order_type: OrderType, level: float, o: float, c: float, up: float,
+        down: float) -> None:
+    """The per-bar shortcut (a level the bar does not reach) agrees with the path."""
+    kind = {"stop_price": level} if order_type is OrderType.STOP else {"limit_price": level}
+    order = Order("r", "SPY", side, 10, order_type, ts_created=M, **kind)
+    b = bar(1, o, max(o, c) + up, min(o, c) - down, c)
+    working = _Working(order)
+    reached = (b.low <= working.level) if working.reached_from_above else (b.high >= working.level)
+    position = SimBroker._path_position(order, b, b.close >= b.open)
+    assert reached == (position != _NEVER)
+    broker = SimBroker(FREE)
+    broker.submit(order)
+    assert bool(broker.on_bar(b)) == reached

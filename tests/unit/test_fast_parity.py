@@ -169,6 +169,30 @@ def test_a_snapshot_mid_run_resumes_identically(market: SyntheticMarket) -> None
     assert pickle.loads(pickle.dumps(copy._brains["SPY"].fast)).bars == len(bars)
 
 
+def test_a_brain_saved_with_a_shorter_output_block_resumes_identically(
+        market: SyntheticMarket) -> None:
+    """State saved before the step wrote its last two outputs (the bar counts an abstaining
+    vote names) loads with room for them and decides as an uninterrupted brain."""
+    from gnosis.strategies import kernel as k
+
+    bars = [bar for bar in market.bars() if bar.symbol == "SPY"][:700]
+    inputs = simulated_inputs(market, 7)
+    strategy = AgentEnsemble(seed=7, chain_provider=inputs.options, news_provider=inputs.news)
+    for bar in bars[:20]:  # liquidity and wyckoff still abstain: their reasons name counts
+        strategy.on_bar(bar)
+    state = dict(pickle.loads(pickle.dumps(strategy._brains["SPY"].fast)).__dict__)
+    state["f"] = state["f"][:k.O_LIQUIDITY_BARS].copy()  # the old layout ended there
+    old = FastBrain.__new__(FastBrain)
+    old.__setstate__(state)
+    assert len(old.f) == k.FLOATS
+    copy = AgentEnsemble(seed=7, chain_provider=inputs.options, news_provider=inputs.news)
+    copy.restore(strategy.snapshot())
+    copy._brains["SPY"].fast = old
+    later = [copy.on_bar(b) for b in bars[20:]]
+    assert later == [strategy.on_bar(b) for b in bars[20:]]
+    assert later[0].votes[1].reasoning == "building the volume profile (21/30 bars)"
+
+
 def test_interleaved_symbols_each_keep_their_own_state() -> None:
     a = random_walk_bars(1_200, seed=1, symbol="AAA")
     b = random_walk_bars(1_200, seed=2, symbol="BBB", start=90.0)

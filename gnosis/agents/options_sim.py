@@ -59,6 +59,7 @@ class SimulatedOptionsChain:
         self.positioning_days = positioning_days
         self._phases: dict[str, float] = {}  # symbol -> its positioning phase draw
         self._noise: dict[tuple[str, int, float, float], np.ndarray] = {}  # the day's OI draws
+        self._strike_draws: dict[tuple[str, int, float], float] = {}  # (symbol, day, strike)
 
     def _phase(self, symbol: str) -> float:
         phase = self._phases.get(symbol)
@@ -139,15 +140,35 @@ class SimulatedOptionsChain:
 
     def _day_noise(self, symbol: str, day: int, center: float, step: float) -> np.ndarray:
         """The open-interest draws of the strikes around ``center`` (as ``chain`` draws them),
-        kept for the day: the center moves a strike or two in a day."""
+        kept for the day: the center moves a strike or two between hourly reads, so each
+        strike's draw is hashed once a day and the arrays are assembled from those."""
         key = (symbol, day, center, step)
         noise = self._noise.get(key)
         if noise is None:
-            if len(self._noise) >= 4096:
+            if len(self._noise) >= 4096 or len(self._strike_draws) >= 16384:
                 self._noise.clear()
+                self._strike_draws.clear()
             side = self.strikes_each_side
-            strikes = [round(center + i * step, 2) for i in range(-side, side + 1)]
-            noise = self._noise[key] = np.array(
-                [unit_draw(self.seed, symbol, strike, day) if strike > 0 else 0.0
-                 for strike in strikes])
+            draws = self._strike_draws
+            row = []
+            for i in range(-side, side + 1):
+                strike = round(center + i * step, 2)
+                if strike > 0:
+                    draw = draws.get((symbol, day, strike))
+                    if draw is None:
+                        draw = draws[(symbol, day, strike)] = unit_draw(self.seed, symbol,
+                                                                        strike, day)
+                    row.append(draw)
+                else:
+                    row.append(0.0)
+            noise = self._noise[key] = np.array(row)
         return noise
+
+    def __getstate__(self) -> dict[str, object]:
+        """The parameters only: the caches are pure functions of them, rebuilt on use (a live
+        commit pickles the chain with each symbol's state)."""
+        return {**self.__dict__, "_phases": {}, "_noise": {}, "_strike_draws": {}}
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        state.setdefault("_strike_draws", {})  # pickled before the per-strike draws were kept
+        self.__dict__.update(state)

@@ -195,18 +195,11 @@ _DECISION_FIELDS = ("symbol", "ts_event", "signal", "confidence", "votes", "regi
                     "regime_confidence", "reasoning", "inactive", "regime_state")
 
 
-class Decision:
-    """What a strategy concluded on one bar of one symbol. Immutable.
-
-    The numbers (``signal``, ``confidence``, ``regime``, ``regime_confidence``) are always
-    there. The explanation (``votes``, ``inactive`` agents and why, ``reasoning``, the
-    detector's full ``regime_state``) is given, or formatted on first read by an ``Explainer``
-    (``Decision.explained_by``): a backtest reads it for a few bars out of thousands (entries,
-    ``--decisions``), and formatting every bar's strings cost more than deciding. Either way
-    the values are the same; equality, hashing and pickling see the formatted explanation.
-    ``vote_marks`` says how each agent voted ("-1", "0", "1", "abstain", "off") without
-    formatting anything.
-    """
+class _DecisionSlots:
+    """A decision's storage, assignable. A decision is filled in as one of these and then
+    becomes a ``Decision`` (the same layout, whose assignments raise): setting the slots of an
+    immutable object one ``object.__setattr__`` at a time cost four times as much, and every
+    bar makes a decision."""
 
     __slots__ = ("symbol", "ts_event", "signal", "confidence", "regime", "regime_confidence",
                  "_votes", "_inactive", "_reasoning", "_regime_state", "_explainer", "_context",
@@ -226,41 +219,64 @@ class Decision:
     _context: Any
     _marks: tuple[tuple[str, str], ...] | None
 
+
+def _check_numbers(signal: int, confidence: float) -> None:
+    if signal not in (-1, 0, 1):
+        raise InvalidValue(f"decision signal must be -1, 0 or +1, got {signal!r}")
+    if not (0.0 <= confidence <= 1.0):
+        raise InvalidValue(f"decision confidence must be in [0, 1], got {confidence!r}")
+
+
+class Decision(_DecisionSlots):
+    """What a strategy concluded on one bar of one symbol. Immutable.
+
+    The numbers (``signal``, ``confidence``, ``regime``, ``regime_confidence``) are always
+    there. The explanation (``votes``, ``inactive`` agents and why, ``reasoning``, the
+    detector's full ``regime_state``) is given, or formatted on first read by an ``Explainer``
+    (``Decision.explained_by``): a backtest reads it for a few bars out of thousands (entries,
+    ``--decisions``), and formatting every bar's strings cost more than deciding. Either way
+    the values are the same; equality, hashing and pickling see the formatted explanation.
+    ``vote_marks`` says how each agent voted ("-1", "0", "1", "abstain", "off") without
+    formatting anything.
+    """
+
+    __slots__ = ()
+
     def __init__(self, symbol: str, ts_event: int, signal: int, confidence: float,
                  votes: tuple[Vote, ...] = (), regime: str | None = None,
                  regime_confidence: float | None = None, reasoning: str = "",
                  inactive: tuple[tuple[str, str], ...] = (),
                  regime_state: RegimeState | None = None) -> None:
+        _check_numbers(signal, confidence)
         self._keep(votes, inactive, reasoning, regime_state)
         _set(self, "_marks", None)
-        self._numbers(symbol, ts_event, signal, confidence, regime, regime_confidence)
-
-    @classmethod
-    def explained_by(cls, symbol: str, ts_event: int, signal: int, confidence: float,
-                     regime: str | None, regime_confidence: float | None,
-                     marks: tuple[tuple[str, str], ...], explainer: Explainer,
-                     context: Any) -> Decision:
-        """A decision whose explanation ``explainer.explain(context)`` formats on first read;
-        ``marks`` are its ``vote_marks``."""
-        self = cls.__new__(cls)
-        _set(self, "_explainer", explainer)
-        _set(self, "_context", context)
-        _set(self, "_marks", marks)
-        self._numbers(symbol, ts_event, signal, confidence, regime, regime_confidence)
-        return self
-
-    def _numbers(self, symbol: str, ts_event: int, signal: int, confidence: float,
-                 regime: str | None, regime_confidence: float | None) -> None:
-        if signal not in (-1, 0, 1):
-            raise InvalidValue(f"decision signal must be -1, 0 or +1, got {signal!r}")
-        if not (0.0 <= confidence <= 1.0):
-            raise InvalidValue(f"decision confidence must be in [0, 1], got {confidence!r}")
         _set(self, "symbol", symbol)
         _set(self, "ts_event", ts_event)
         _set(self, "signal", signal)
         _set(self, "confidence", confidence)
         _set(self, "regime", regime)
         _set(self, "regime_confidence", regime_confidence)
+
+    @staticmethod
+    def explained_by(symbol: str, ts_event: int, signal: int, confidence: float,
+                     regime: str | None, regime_confidence: float | None,
+                     marks: tuple[tuple[str, str], ...], explainer: Explainer,
+                     context: Any) -> Decision:
+        """A decision whose explanation ``explainer.explain(context)`` formats on first read;
+        ``marks`` are its ``vote_marks``."""
+        _check_numbers(signal, confidence)
+        self = _new_slots(_DecisionSlots)
+        self.symbol = symbol
+        self.ts_event = ts_event
+        self.signal = signal
+        self.confidence = confidence
+        self.regime = regime
+        self.regime_confidence = regime_confidence
+        self._explainer = explainer
+        self._context = context
+        self._marks = marks
+        self.__class__ = Decision  # from now on immutable
+        return self  # type: ignore[return-value]
 
     def _explain(self) -> None:
         explainer = self._explainer
@@ -335,6 +351,7 @@ class Decision:
 
 
 _set = object.__setattr__
+_new_slots = object.__new__
 
 
 @dataclass(frozen=True, slots=True)

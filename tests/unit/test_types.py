@@ -1,11 +1,22 @@
 """Domain types refuse bad values at construction."""
 
 import math
+import pickle
 from datetime import UTC, datetime
 
 import pytest
 
-from gnosis.model.types import Bar, Fill, InvalidValue, Order, OrderType, Side, datetime_to_ns
+from gnosis.model.types import (
+    Bar,
+    Decision,
+    Fill,
+    InvalidValue,
+    Order,
+    OrderType,
+    Side,
+    Vote,
+    datetime_to_ns,
+)
 
 GOOD = dict(symbol="SPY", ts_event=0, open=100.0, high=101.0, low=99.0, close=100.5, volume=10.0)
 
@@ -58,3 +69,39 @@ def test_orders_need_a_positive_quantity(quantity: float) -> None:
 def test_fills_need_a_price_and_a_non_negative_fee(price: float, fee: float) -> None:
     with pytest.raises(InvalidValue):
         Fill("id", "SPY", Side.BUY, 1.0, price, fee, 0, 10.0)
+
+
+class _Explainer:
+    calls = 0
+
+    def explain(self, context: object) -> tuple:
+        self.calls += 1
+        vote = Vote("hedge", 1, 0.5, f"because {context}")
+        return (vote,), (("markov", "off"),), "1/1 for +1", None
+
+
+def test_a_decision_explained_on_demand_is_immutable_and_equals_the_eager_one() -> None:
+    explainer = _Explainer()
+    marks = (("hedge", "1"), ("markov", "off"))
+    lazy = Decision.explained_by("SPY", 5, 1, 0.5, "ranging", 0.7, marks, explainer, "ctx")
+    assert type(lazy) is Decision and explainer.calls == 0 and lazy.vote_marks == marks
+    for name in ("signal", "symbol", "_votes", "_explainer"):
+        with pytest.raises(AttributeError):
+            setattr(lazy, name, 0)
+        with pytest.raises(AttributeError):
+            delattr(lazy, name)
+    eager = Decision("SPY", 5, 1, 0.5, votes=(Vote("hedge", 1, 0.5, "because ctx"),),
+                     regime="ranging", regime_confidence=0.7, reasoning="1/1 for +1",
+                     inactive=(("markov", "off"),))
+    assert lazy == eager and hash(lazy) == hash(eager) and explainer.calls == 1
+    assert pickle.loads(pickle.dumps(lazy)) == eager
+    assert lazy.reasoning == "1/1 for +1" and explainer.calls == 1  # formatted once
+
+
+@pytest.mark.parametrize(("signal", "confidence"), [(2, 0.5), (-2, 0.5), (1, 1.5), (1, -0.1),
+                                                     (1, math.nan)])
+def test_a_decision_refuses_bad_numbers_either_way(signal: int, confidence: float) -> None:
+    with pytest.raises(InvalidValue):
+        Decision("SPY", 0, signal, confidence)
+    with pytest.raises(InvalidValue):
+        Decision.explained_by("SPY", 0, signal, confidence, None, None, (), _Explainer(), None)

@@ -20,10 +20,12 @@ class EventBus:
         self._catch_all: list[Handler] = []
         self._wanted: set[type] = set()
         self._everything = False
+        self.silent = True  # nobody subscribed to anything: the per-bar path skips the events
         self.handler_errors = 0
 
     def subscribe(self, event_type: type | None, handler: Handler) -> None:
         """Call ``handler`` for each event of ``event_type`` (None: every event)."""
+        self.silent = False
         if event_type is None:
             self._catch_all.append(handler)
             self._everything = True

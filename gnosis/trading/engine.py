@@ -51,6 +51,7 @@ from gnosis.model.intervals import bars_per_year
 from gnosis.model.memory import MemoryAdvice, MemoryEffects, Situation
 from gnosis.model.ports import Broker, EpisodicMemory, Strategy
 from gnosis.model.types import (
+    NANOS_PER_SECOND,
     Bar,
     Decision,
     Fill,
@@ -320,10 +321,19 @@ class Engine:
             return False
         self._last_ts[symbol] = bar.ts_event
         self._last_bar[symbol] = bar
-        self.clock.advance_to(bar.ts_close)
-        self._bar_index[symbol] = self._bar_index.get(symbol, -1) + 1
+        self.clock.advance_to(bar.ts_event + bar.interval_s * NANOS_PER_SECOND)  # its close
+        index = self._bar_index
+        index[symbol] = index.get(symbol, -1) + 1
         self.sequence += 1
-        self._update_volatility(symbol, bar.close)
+        # the symbol's last closes (O(1)); volatility is computed from them only when an
+        # entry is sized, which is rare next to bars
+        window = self._closes.get(symbol)
+        if window is None:
+            window = self._closes[symbol] = [[bar.close] * (_VOLATILITY_WINDOW + 1), 0, 0]
+        ring, slot, count = window
+        ring[slot] = bar.close
+        window[1] = slot + 1 if slot < _VOLATILITY_WINDOW else 0
+        window[2] = count + 1
         return True
 
     def warm_up(self, bar: Bar) -> None:
@@ -345,17 +355,6 @@ class Engine:
         if self.store is not None and self.sequence:
             self._dirty.update(self._last_ts)  # the warm-up changed every symbol's state
             self._commit()
-
-    def _update_volatility(self, symbol: str, close: float) -> None:
-        """Keep the last closes of the symbol (O(1)); volatility is computed only when an
-        entry is sized, which is rare next to bars."""
-        window = self._closes.get(symbol)
-        if window is None:
-            window = self._closes[symbol] = [[close] * (_VOLATILITY_WINDOW + 1), 0, 0]
-        ring, slot, count = window
-        ring[slot] = close
-        window[1] = slot + 1 if slot < _VOLATILITY_WINDOW else 0
-        window[2] = count + 1
 
     def volatility(self, symbol: str, interval_s: int = 60) -> float:
         """Annualized realized volatility of the symbol's recent closes for the bar interval."""
@@ -482,8 +481,10 @@ class Engine:
         return True
 
     def _canceled(self, client_order_id: str, reason: str, ts: int) -> None:
-        self._journal_events.append((ts, "order_canceled", f"{client_order_id}: {reason}"))
-        self._publish(OrderCanceled(ts, self.clock.now_ns(), client_order_id, reason))
+        if self.store is not None:  # without a store nothing would ever take the rows
+            self._journal_events.append((ts, "order_canceled", f"{client_order_id}: {reason}"))
+        if self.bus.wants(OrderCanceled):
+            self._publish(OrderCanceled(ts, self.clock.now_ns(), client_order_id, reason))
 
     def _cancel_entry(self, symbol: str, reason: str, ts: int) -> None:
         ticket = self._entry.pop(symbol, None)
@@ -594,11 +595,15 @@ class Engine:
         if self.store is not None:
             self._journal_fills.append(fill)
         now = self.clock.now_ns()
-        self._publish(OrderFilled(fill.ts_event, now, fill))
+        bus = self.bus
+        if bus.wants(OrderFilled):
+            bus.publish(OrderFilled(fill.ts_event, now, fill))
         if opened is not None:
             self._remember_open(fill, entry.order if is_entry and entry else None)
-            self._publish(PositionOpened(fill.ts_event, now, symbol, opened.quantity, fill.price,
-                                         opened.stop_price or 0.0, opened.target_price or 0.0))
+            if bus.wants(PositionOpened):
+                bus.publish(PositionOpened(fill.ts_event, now, symbol, opened.quantity,
+                                           fill.price, opened.stop_price or 0.0,
+                                           opened.target_price or 0.0))
         if not is_entry:  # the trade is closing: what is left of its entry must not fill now
             self._cancel_entry(symbol, f"{fill.reason} fill closes the trade", bar.ts_event)
         if trade is not None:
@@ -606,7 +611,8 @@ class Engine:
             if self.store is not None:
                 self._journal_trades.append(trade)
             self._remember_close(trade)
-            self._publish(PositionClosed(fill.ts_event, now, trade))
+            if bus.wants(PositionClosed):
+                bus.publish(PositionClosed(fill.ts_event, now, trade))
 
     def _settle_ticket(self, symbol: str, fill: Fill) -> None:
         """Keep a record only while its order works: drop it with the order's last share."""
@@ -783,13 +789,17 @@ class Engine:
             stats.day = day
         stats.last_equity = equity
         stats.decisions[decision.signal] += 1
-        if decision.regime is not None:
-            stats.regime_counts[decision.regime] += 1
-            self._track_regime(bar, decision)
+        regime = decision.regime
+        if regime is not None:
+            stats.regime_counts[regime] += 1
+            if regime != self._regime.get(bar.symbol):
+                self._track_regime(bar, decision)
         marks = decision.vote_marks
         if marks:
             stats.vote_marks[marks] += 1
         bus = self.bus
+        if bus.silent:
+            return
         if bus.wants(DecisionMade):
             bus.publish(DecisionMade(bar.ts_event, self.clock.now_ns(), decision, bar.close,
                                      quantity, note))

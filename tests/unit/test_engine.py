@@ -260,3 +260,25 @@ def test_a_hold_sends_nothing_and_says_nothing(walk: list[Bar]) -> None:
     assert holds and all(e.quantity == 0.0 and e.note == "" for e in holds)
     sent = [e for e in made if e.quantity]
     assert sent and all((e.quantity > 0) == (e.decision.signal > 0) for e in sent)
+
+
+def test_every_event_reaches_a_late_subscriber_and_a_run_without_a_store_keeps_no_rows() -> None:
+    """Events are skipped while nobody listens (the bus is silent), published once anyone
+    subscribes; without a store no journal row piles up (nothing would ever take them)."""
+    from gnosis.model.events import OrderCanceled, PositionOpened
+
+    bars = random_walk_bars(4_000, seed=3, sigma=0.002)
+    engine = engine_for(load_config(positions={"max_bars_held": 30}),
+                        strategy=AlwaysLong())
+    assert engine.bus.silent
+    run(engine, bars[:2_000])
+    seen: list[type] = []
+    for kind in (OrderFilled, PositionOpened, PositionClosed, OrderCanceled, DecisionMade):
+        engine.bus.subscribe(kind, lambda e: seen.append(type(e)))
+    assert not engine.bus.silent
+    run(engine, bars[2_000:])
+    assert {OrderFilled, PositionOpened, PositionClosed, OrderCanceled, DecisionMade} <= set(seen)
+    assert seen.count(DecisionMade) == 2_000
+    assert engine.positions.trade_count > 20
+    assert not (engine._journal_events or engine._journal_fills or engine._journal_orders
+                or engine._journal_trades or engine._staged)

@@ -10,8 +10,10 @@ phase, as real news does.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
-from gnosis.core.hashing import key_draw, unit_draw
+from gnosis.core import blake_kernel
+from gnosis.core.hashing import unit_draw
 from gnosis.model.market import Headline
 
 BULLISH = (
@@ -73,10 +75,18 @@ PHASE_TONE = {
     "trending_down": BEARISH, "distribution": BEARISH,
 }
 NANOS_PER_MINUTE = 60 * 10**9
+CHUNK_BARS = 64  # occurrence draws hashed per compiled call: about an hour of 1-minute bars
 
 
 class SimulatedNewsProvider:
-    """``headlines(symbol, after_ns, until_ns)`` for the synthetic market."""
+    """``headlines(symbol, after_ns, until_ns)`` for the synthetic market.
+
+    The occurrence draw of a bar, ``key_draw(f"{seed}|{symbol}|{ts_event}|news")``, is asked
+    on every bar (~1 µs of hashlib each): it is read from the symbol's latest chunk of draws
+    instead, ``CHUNK_BARS`` minutes hashed in one compiled call (gnosis.core.blake_kernel) and
+    kept as {ts_event: draw}, the same numbers bit for bit (tests/unit/test_news_draws.py). A
+    bar off the chunk's minute grid, or outside it, starts a new chunk at that bar. The chunks
+    are a cache: left out of the pickled state, rebuilt on demand."""
 
     def __init__(self, phase_of: Callable[[str, int], str], seed: int = 0,
                  rate: float = 1 / 45, off_tone: float = 0.25) -> None:
@@ -84,6 +94,27 @@ class SimulatedNewsProvider:
         self.seed = seed
         self.rate = rate
         self.off_tone = off_tone
+        self._draws: dict[str, dict[int, float]] = {}  # symbol -> {ts_event: draw}
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state.pop("_draws", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Also loads a provider pickled before the cache existed."""
+        self.__dict__.update(state)
+        self._draws = {}
+
+    def _new_chunk(self, symbol: str, ts_event: int) -> float:
+        """The occurrence draws of ``symbol``'s bars ts_event, ts_event + 1 min, ... (replacing
+        its previous chunk); returns the first."""
+        draws = blake_kernel.key_draws(f"{self.seed}|{symbol}|", ts_event, NANOS_PER_MINUTE,
+                                       CHUNK_BARS, "|news")
+        self._draws[symbol] = dict(
+            zip(range(ts_event, ts_event + CHUNK_BARS * NANOS_PER_MINUTE, NANOS_PER_MINUTE),
+                draws))
+        return draws[0]
 
     def headlines(self, symbol: str, after_ns: int, until_ns: int) -> Sequence[Headline]:
         """The headline (if any) of the 1-minute bar that closes at ``until_ns``: a caller
@@ -92,7 +123,11 @@ class SimulatedNewsProvider:
         if until_ns <= after_ns:
             return ()
         ts_event = until_ns - NANOS_PER_MINUTE
-        if key_draw(f"{self.seed}|{symbol}|{ts_event}|news") >= self.rate:  # every bar
+        chunk = self._draws.get(symbol)  # every bar: key_draw(f"{seed}|{symbol}|{ts}|news")
+        draw = None if chunk is None else chunk.get(ts_event)
+        if draw is None:
+            draw = self._new_chunk(symbol, ts_event)
+        if draw >= self.rate:
             return ()
         try:
             phase = self.phase_of(symbol, ts_event)

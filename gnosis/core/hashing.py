@@ -20,3 +20,9 @@ def key_draw(key: str) -> float:
     """``unit_draw`` of parts already joined by "|" (``f"{a}|{b}"``): the per-bar callers
     format their key in one f-string instead of joining a tuple (a third of the cost)."""
     return int.from_bytes(blake2b(key.encode(), digest_size=8).digest(), "little") * _SCALE
+
+
+def key_draws(prefix: str, first_ts: int, step_ns: int, count: int, suffix: str) -> list[float]:
+    """``key_draw(f"{prefix}{ts}{suffix}")`` for ts = first_ts + j * step_ns, j < count: the
+    specification of the compiled ``gnosis.core.blake_kernel.key_draws`` and its fallback."""
+    return [key_draw(f"{prefix}{first_ts + j * step_ns}{suffix}") for j in range(count)]

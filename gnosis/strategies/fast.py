@@ -514,9 +514,11 @@ class FastBrain:
 
 
 def warm_up_compiled() -> None:
-    """Compile (or load from numba's cache) the step, the HMM fit and the simulated chain's
-    exposure before any timed bar (loading one from the cache costs a few milliseconds)."""
+    """Compile (or load from numba's cache) the step, the HMM fit, the simulated chain's
+    exposure and news draws before any timed bar (loading one from the cache costs a few
+    milliseconds)."""
     from gnosis.agents.options_sim import SimulatedOptionsChain
+    from gnosis.core.blake_kernel import key_draws
     from gnosis.regime.hmm import _best_fit
 
     detector = RegimeDetector()
@@ -527,3 +529,4 @@ def warm_up_compiled() -> None:
     rng = np.random.default_rng(0)
     _best_fit(rng.standard_normal((50, 3)), seed=0, inits=1, n_iter=2)
     SimulatedOptionsChain().exposure("X", 100.0, 10**18)
+    key_draws("0|X|", 0, 60 * 10**9, 2, "|news")

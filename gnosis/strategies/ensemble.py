@@ -109,7 +109,7 @@ class AgentEnsemble:
         return brain
 
     def on_bar(self, bar: Bar) -> Decision:
-        brain = self._brain(bar)
+        brain = self._brains.get(bar.symbol) or self._brain(bar)
         if brain.fast is not None:
             return brain.fast.decide(bar, self.agent_errors)
         assert brain.detector is not None

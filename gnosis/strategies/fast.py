@@ -341,9 +341,9 @@ class FastBrain:
             self._news = news
             return news
         after = self._news_until if self._news_until >= 0 else bar.ts_event
-        self._news_until = bar.ts_close
+        until = self._news_until = bar.ts_close
         try:
-            for headline in self.news_provider.headlines(bar.symbol, after, bar.ts_close):
+            for headline in self.news_provider.headlines(bar.symbol, after, until):
                 news = max(-2.0, min(2.0, news + score_text(headline.headline)))
                 self._last_headline = headline.headline
         except Exception as exc:  # noqa: BLE001

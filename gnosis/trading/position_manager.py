@@ -86,8 +86,9 @@ class PositionManager:
         return self.positions.get(symbol)
 
     # -- updates -------------------------------------------------------------------------------
-    def mark(self, bar: Bar) -> None:
-        """Revalue the symbol's position at the bar's close and extend its excursions."""
+    def mark(self, bar: Bar) -> float:
+        """Revalue the symbol's position at the bar's close and extend its excursions; return
+        the equity."""
         position = self.positions.get(bar.symbol)
         if position is not None:
             self._market_value += position.quantity * (bar.close - position.last_price)
@@ -96,6 +97,7 @@ class PositionManager:
                 position.high_price = bar.high
             if bar.low < position.low_price:
                 position.low_price = bar.low
+        return self.cash + self._market_value
 
     def on_fill(
         self,

@@ -207,11 +207,15 @@ def test_run_stats_from_a_snapshot_before_vote_marks_still_tally() -> None:
 
     from gnosis.trading.engine import RunStats
 
-    old = RunStats(bars=5, votes={"hedge": Counter({"1": 4, "abstain": 1})})
+    old = RunStats(bars=5, votes={"hedge": Counter({"1": 4, "abstain": 1})},
+                   decisions=Counter({0: 4, 1: 1}),  # Counters, as pickled then
+                   regime_counts=Counter({"ranging": 5}))
     state = old.__getstate__()[:-1]  # as pickled before vote_marks existed
     restored = RunStats.__new__(RunStats)
     restored.__setstate__(state)
-    restored.vote_marks[(("hedge", "1"), ("markov", "off"))] += 2
+    assert type(restored.decisions) is dict and type(restored.regime_counts) is dict
+    assert restored.decisions == {0: 4, 1: 1} and restored.regime_counts == {"ranging": 5}
+    restored.vote_marks[(("hedge", "1"), ("markov", "off"))] = 2
     again = pickle.loads(pickle.dumps(restored))
     assert again.bars == 5
     assert again.agent_votes() == {"hedge": Counter({"1": 6, "abstain": 1}),

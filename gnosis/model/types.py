@@ -264,7 +264,8 @@ class Decision(_DecisionSlots):
                      context: Any) -> Decision:
         """A decision whose explanation ``explainer.explain(context)`` formats on first read;
         ``marks`` are its ``vote_marks``."""
-        _check_numbers(signal, confidence)
+        if signal not in (-1, 0, 1) or not (0.0 <= confidence <= 1.0):  # one bar after another
+            _check_numbers(signal, confidence)
         self = _new_slots(_DecisionSlots)
         self.symbol = symbol
         self.ts_event = ts_event

@@ -94,6 +94,8 @@ _O_WIDTH_ATR = k.O_WIDTH_ATR - k.OUT
 _O_WYCKOFF_INDEX = k.O_WYCKOFF_INDEX - k.OUT
 _O_WYCKOFF_ON = k.O_WYCKOFF_ON - k.OUT
 _V = _O_VOTES
+_OUT, _OUT_END, _S_NEWS = k.OUT, k.OUT_END, k.S_NEWS
+_step = k.step
 # votes without numbers in them: one object each, shared (they are immutable)
 _ATR_NOT_READY = Vote("hedge", 0, 0.2, "long gamma, ATR not ready")
 _NOT_FITTED = Vote.abstain("markov", "HMM not fitted yet")
@@ -130,8 +132,7 @@ class _Context(NamedTuple):
     news_down: str | None  # why a live news source is down, if it is
 
 
-def _new_context(fields: tuple[Any, ...]) -> _Context:
-    return tuple.__new__(_Context, fields)  # one per bar: no length check
+_new_context = tuple.__new__  # a context a bar: without NamedTuple's length check
 
 
 def _outputs(context: _Context) -> _Context:
@@ -232,11 +233,10 @@ class FastBrain:
         come from the step; its explanation (votes, reasons, regime) is formatted from the
         step's outputs only when read (``explain``)."""
         f = self.f
-        if self.chain_provider is not None:
-            self._read_chain(bar, errors)
-        else:
-            self._since_refresh += 1
-        f[k.S_NEWS] = self._read_news(bar, errors)
+        since = self._since_refresh = self._since_refresh + 1
+        if since >= self.refresh_bars and self.chain_provider is not None:
+            self._read_chain(bar, errors)  # as HedgeAgent: every ``refresh_bars`` bars
+        f[_S_NEWS] = self._read_news(bar, errors)
         self.bars += 1
         hmm = self.hmm
         if hmm is not None:
@@ -249,7 +249,7 @@ class FastBrain:
         else:
             buffer = self._no_buffer
         vwap = bar.vwap
-        signal, confidence, primary, regime_confidence, marks, failed = k.step(
+        signal, confidence, primary, regime_confidence, marks, failed = _step(
             f, self.i, buffer, bar.open, bar.high, bar.low, bar.close, bar.volume,
             math.nan if vwap is None else vwap, bar.ts_event)
         if failed:
@@ -258,8 +258,8 @@ class FastBrain:
                         KeyError(int(f[k.O_LIQUIDITY_KEY])))
         # what the explanation needs: this bar's outputs (later bars overwrite them) and the
         # brain's state at this bar
-        context = _new_context((
-            f[k.OUT:k.OUT_END].copy(), self.bars, self._wall, self._source,
+        context = _new_context(_Context, (
+            f[_OUT:_OUT_END].copy(), self.bars, self._wall, self._source,
             self._hedge_abstains, self._last_headline,
             news_outage(self.news_provider) if self._news_outage else None))
         self._last_context = context
@@ -300,9 +300,6 @@ class FastBrain:
         return tuple(votes), tuple(inactive), why, regime
 
     def _read_chain(self, bar: Bar, errors: Counter[str]) -> None:
-        self._since_refresh += 1
-        if self._since_refresh < self.refresh_bars:
-            return
         self._since_refresh = 0
         provider = self.chain_provider
         try:

@@ -377,6 +377,20 @@ class Order:
     oco_group: str | None = None
 
     def __post_init__(self) -> None:
+        # a sound order passes one chained test (a trade makes four orders); only one that
+        # fails it goes through the rules one by one, to say which
+        stop, target = self.stop_loss, self.take_profit
+        if (0.0 < self.quantity < _INF and self.client_order_id
+                and (stop is None or 0.0 < stop < _INF)
+                and (target is None or 0.0 < target < _INF)
+                and (stop is None or target is None
+                     or (target - stop) * (1 if self.side is Side.BUY else -1) > 0)
+                and (self.limit_price is None or 0.0 < self.limit_price < _INF)
+                and (self.stop_price is None or 0.0 < self.stop_price < _INF)):
+            return
+        self._refuse()
+
+    def _refuse(self) -> None:
         _check_positive("order quantity", self.quantity)
         for name in ("stop_loss", "take_profit"):
             value = getattr(self, name)
@@ -395,6 +409,7 @@ class Order:
             _check_positive("stop price", self.stop_price)
         if not self.client_order_id:
             raise InvalidValue("an order needs a client order id")
+        raise AssertionError(f"an order passed every rule yet failed their conjunction: {self}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -327,7 +327,8 @@ class FastBrain:
                 self.i[k.I_H_HAVE_CHAIN] = int(gross > 0)
                 self._source = source
                 self._missing = "options chain without open interest"
-            self._hedge_abstains = Vote.abstain("hedge", self._missing)
+            if self._hedge_abstains.reasoning != self._missing:  # the same until it changes
+                self._hedge_abstains = Vote.abstain("hedge", self._missing)
         except Exception as exc:  # noqa: BLE001 - as the reference: an agent error, not a crash
             errors["hedge"] += 1
             log.warning("agent %s failed to update: %s", "hedge", exc)

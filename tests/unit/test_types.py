@@ -5,6 +5,8 @@ import pickle
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gnosis.model.types import (
     Bar,
@@ -105,3 +107,48 @@ def test_a_decision_refuses_bad_numbers_either_way(signal: int, confidence: floa
         Decision("SPY", 0, signal, confidence)
     with pytest.raises(InvalidValue):
         Decision.explained_by("SPY", 0, signal, confidence, None, None, (), _Explainer(), None)
+
+
+_PRICES = st.sampled_from([None, 0.0, -1.0, math.nan, math.inf, 95.0, 100.0, 105.0])
+
+
+@given(quantity=st.sampled_from([0.0, -1.0, math.nan, math.inf, 1.0, 31.0]),
+       cid=st.sampled_from(["", "gn-1"]), side=st.sampled_from([Side.BUY, Side.SELL]),
+       stop=_PRICES, target=_PRICES, limit=_PRICES, stop_price=_PRICES)
+@settings(max_examples=600, deadline=None)
+def test_an_order_is_accepted_exactly_when_every_rule_holds(
+        quantity: float, cid: str, side: Side, stop: float | None, target: float | None,
+        limit: float | None, stop_price: float | None) -> None:
+    """The one chained test of a sound order and the rule-by-rule refusal agree."""
+    def positive(x: float | None) -> bool:
+        return x is None or 0.0 < x < math.inf
+
+    sound = (0.0 < quantity < math.inf and bool(cid) and positive(stop) and positive(target)
+             and positive(limit) and positive(stop_price)
+             and (stop is None or target is None
+                  or (target - stop) * (1 if side is Side.BUY else -1) > 0))
+    make = lambda: Order(cid, "SPY", side, quantity, OrderType.LIMIT, 0,  # noqa: E731
+                         limit_price=limit, stop_price=stop_price, stop_loss=stop,
+                         take_profit=target)
+    if sound:
+        assert make().quantity == quantity
+    else:
+        with pytest.raises(InvalidValue):
+            make()
+
+
+@pytest.mark.parametrize("field", ["quantity", "stop_loss", "take_profit", "limit_price",
+                                   "stop_price"])
+@pytest.mark.parametrize("bad", [0.0, -1.0, math.nan, math.inf])
+def test_one_bad_price_or_quantity_refuses_an_otherwise_sound_order(field: str,
+                                                                    bad: float) -> None:
+    sound = dict(client_order_id="gn-1", symbol="SPY", side=Side.BUY, quantity=10.0,
+                 order_type=OrderType.LIMIT, ts_created=0, limit_price=100.0,
+                 stop_price=99.0, stop_loss=95.0, take_profit=105.0)
+    assert Order(**sound).quantity == 10.0
+    with pytest.raises(InvalidValue):
+        Order(**{**sound, field: bad})
+    with pytest.raises(InvalidValue):  # a bracket the wrong way round
+        Order(**{**sound, "side": Side.SELL})
+    with pytest.raises(InvalidValue):
+        Order(**{**sound, "client_order_id": ""})

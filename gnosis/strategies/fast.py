@@ -236,7 +236,20 @@ class FastBrain:
         since = self._since_refresh = self._since_refresh + 1
         if since >= self.refresh_bars and self.chain_provider is not None:
             self._read_chain(bar, errors)  # as HedgeAgent: every ``refresh_bars`` bars
-        f[_S_NEWS] = self._read_news(bar, errors)
+        # Sentiment's news score: decayed, plus the headlines published since the last bar
+        news = self._news * self.decay
+        provider = self.news_provider
+        if provider is not None:
+            after = self._news_until if self._news_until >= 0 else bar.ts_event
+            until = self._news_until = bar.ts_close
+            try:
+                for headline in provider.headlines(bar.symbol, after, until):
+                    news = max(-2.0, min(2.0, news + score_text(headline.headline)))
+                    self._last_headline = headline.headline
+            except Exception as exc:  # noqa: BLE001 - as the reference: an agent error
+                errors["sentiment"] += 1
+                log.warning("agent %s failed to update: %s", "sentiment", exc)
+        self._news = f[_S_NEWS] = news
         self.bars += 1
         hmm = self.hmm
         if hmm is not None:
@@ -332,23 +345,6 @@ class FastBrain:
         except Exception as exc:  # noqa: BLE001 - as the reference: an agent error, not a crash
             errors["hedge"] += 1
             log.warning("agent %s failed to update: %s", "hedge", exc)
-
-    def _read_news(self, bar: Bar, errors: Counter[str]) -> float:
-        news = self._news * self.decay
-        if self.news_provider is None:
-            self._news = news
-            return news
-        after = self._news_until if self._news_until >= 0 else bar.ts_event
-        until = self._news_until = bar.ts_close
-        try:
-            for headline in self.news_provider.headlines(bar.symbol, after, until):
-                news = max(-2.0, min(2.0, news + score_text(headline.headline)))
-                self._last_headline = headline.headline
-        except Exception as exc:  # noqa: BLE001
-            errors["sentiment"] += 1
-            log.warning("agent %s failed to update: %s", "sentiment", exc)
-        self._news = news
-        return news
 
     def _load_model(self) -> None:
         """Copy the HMM's installed model (label order) into the compiled state."""

@@ -32,11 +32,14 @@ class _Done:
 
 _lock = threading.Lock()
 _executor: ThreadPoolExecutor | None = None
-# While the worker runs, the interpreter hands the GIL over every 0.5 ms instead of every 5 ms:
-# the fit's compiled loops release the GIL, but its Python glue (starts, label matching) holds
-# it, and with the default interval a bar arriving then waited up to 5 ms (a 7-19 ms worst bar
-# in `gnosis bench`; 1-2 ms with this one)
-_SWITCH_INTERVAL_S = 0.0005
+# While the worker runs, the interpreter hands the GIL over every 0.1 ms instead of every 5 ms:
+# the fit's compiled loops release the GIL, but its Python glue (starts, label matching) needs
+# it, and waits for the core thread to let go. With the default interval a bar arriving then
+# waited up to 5 ms (a 7-19 ms worst bar in `gnosis bench`). At 0.5 ms a replay at 100,000
+# bars/s reached a refit's effective bar (390 bars, ~3.7 ms later) before the worker was done
+# in most refits and waited 0.3-0.8 ms (median; up to 3 ms); at 0.1 ms the median wait is
+# ~0.01 ms, the worst bar 2.0-2.3 ms, and the throughput the same (paired runs)
+_SWITCH_INTERVAL_S = 0.0001
 _previous_switch_interval: float | None = None
 _worker_cpu_s = 0.0  # CPU time the worker thread spent on submitted work (benchmarks read it)
 

@@ -131,8 +131,8 @@ def test_fits_on_a_worker_thread_give_the_same_states_as_inline_fits() -> None:
     default_interval = sys.getswitchinterval()
     background.use_worker_thread()
     try:
-        assert sys.getswitchinterval() <= 0.0005  # the worker's Python glue never holds the
-        threaded = detector_states(bars)            # core thread for 5 ms
+        assert sys.getswitchinterval() <= 0.0001  # the worker's Python glue never waits long
+        threaded = detector_states(bars)            # for the core thread to let go
     finally:
         background.use_inline()
     assert sys.getswitchinterval() == default_interval

@@ -63,3 +63,31 @@ def test_no_chain_no_exposure() -> None:
     for spot in (0.0, -3.0, math.nan):
         assert sim.chain("SPY", spot, T0) is None
         assert sim.exposure("SPY", spot, T0) is None
+
+
+def test_hourly_reads_from_the_day_caches_equal_fresh_chains_and_survive_pickling() -> None:
+    """Reads an hour apart, the way the hedge reads (the center moves between them, so each
+    strike's day draw is reused from ``_strike_draws``), equal the chain built from scratch;
+    a pickled reader carries only its parameters and goes on the same; one pickled before the
+    per-strike cache existed loads."""
+    import pickle
+
+    reader, rng = SimulatedOptionsChain(seed=3), np.random.default_rng(3)
+    spot, reads = 450.0, 0
+    for hour in range(24 * 12):
+        spot *= math.exp(float(rng.normal(0.0, 0.004)))
+        as_of = T0 + hour * 60 * MINUTE
+        if hour == 100:
+            blob = pickle.dumps(reader)
+            assert len(blob) < 1_000 and reader._strike_draws
+            reader = pickle.loads(blob)
+            assert not reader._strike_draws and not reader._noise
+        if hour == 200:
+            state = pickle.loads(pickle.dumps(reader)).__dict__
+            del state["_strike_draws"]
+            reader = SimulatedOptionsChain.__new__(SimulatedOptionsChain)
+            reader.__setstate__(state)
+        fresh = SimulatedOptionsChain(seed=3).chain("SPY", spot, as_of)
+        assert reader.exposure("SPY", spot, as_of) == gamma_exposure(fresh), hour
+        reads += 1
+    assert reads == 288

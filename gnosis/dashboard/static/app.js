@@ -166,15 +166,17 @@ function renderRegime() {
   } else if (r.ready) {
     hmm = `<div class="reason">HMM: not fitted yet</div>`;
   }
+  // the regime's own reason sits under it; the HMM's states (the same names, a separate
+  // model: the Markov agent reads them) get their own caption, so neither reads as the other
   el.innerHTML = `
     <div class="headline"><span class="regime-badge ${escapeHtml(r.primary)}">${escapeHtml(label(r.primary))}</span>
       <span class="mono">${fmtPct(r.confidence, 0)} confidence</span></div>
+    <div class="reason" title="${escapeHtml(r.reason)}">${escapeHtml(r.reason ?? '')}</div>
     ${kv('trend', isNum(r.trend_strength) ? (r.trend_strength > 0 ? '+' : '') + r.trend_strength.toFixed(2) : '—')}
     ${kv('volatility', `${fmtPct(r.volatility, 0)} ${escapeHtml(r.volatility_class ?? '')}`)}
     ${kv('BB position', isNum(r.range_position) ? r.range_position.toFixed(2) : '—')}
-    ${kv('HMM state', escapeHtml(label(r.hmm_state ?? '—')))}
-    ${hmm}
-    <div class="reason" title="${escapeHtml(r.reason)}">${escapeHtml(r.reason ?? '')}</div>`;
+    ${kv('HMM state (5-state model)', escapeHtml(label(r.hmm_state ?? '—')))}
+    ${hmm}`;
 }
 
 function renderAgents() {

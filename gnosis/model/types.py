@@ -242,25 +242,21 @@ class Decision(_DecisionSlots):
 
     __slots__ = ()
 
-    def __init__(self, symbol: str, ts_event: int, signal: int, confidence: float,
-                 votes: tuple[Vote, ...] = (), regime: str | None = None,
-                 regime_confidence: float | None = None, reasoning: str = "",
-                 inactive: tuple[tuple[str, str], ...] = (),
-                 regime_state: RegimeState | None = None) -> None:
-        _check_numbers(signal, confidence)
+    def __new__(cls, symbol: str, ts_event: int, signal: int, confidence: float,
+                votes: tuple[Vote, ...] = (), regime: str | None = None,
+                regime_confidence: float | None = None, reasoning: str = "",
+                inactive: tuple[tuple[str, str], ...] = (),
+                regime_state: RegimeState | None = None) -> Decision:
+        """A decision with its explanation given (its marks follow from the votes)."""
+        self = cls.explained_by(symbol, ts_event, signal, confidence, regime, regime_confidence,
+                                None, None, None)
         self._keep(votes, inactive, reasoning, regime_state)
-        _set(self, "_marks", None)
-        _set(self, "symbol", symbol)
-        _set(self, "ts_event", ts_event)
-        _set(self, "signal", signal)
-        _set(self, "confidence", confidence)
-        _set(self, "regime", regime)
-        _set(self, "regime_confidence", regime_confidence)
+        return self
 
     @staticmethod
     def explained_by(symbol: str, ts_event: int, signal: int, confidence: float,
                      regime: str | None, regime_confidence: float | None,
-                     marks: tuple[tuple[str, str], ...], explainer: Explainer,
+                     marks: tuple[tuple[str, str], ...] | None, explainer: Explainer | None,
                      context: Any) -> Decision:
         """A decision whose explanation ``explainer.explain(context)`` formats on first read;
         ``marks`` are its ``vote_marks``."""

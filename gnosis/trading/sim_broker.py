@@ -180,8 +180,7 @@ class SimBroker:
         for cid, working in self._working.items():
             if working.symbol != symbol or working.executes_at_open or working.active_from > ts:
                 continue
-            order = working.order
-            position = self._path_position(order, bar, up_bar)
+            position = self._path_position(working, bar, up_bar)
             if position != _NEVER:
                 candidates.append((position, cid))
         candidates.sort()
@@ -202,8 +201,7 @@ class SimBroker:
         quantity = self._take(working.remaining)
         if quantity <= 0:
             return None
-        level = order.stop_price or order.limit_price
-        assert level is not None
+        level = working.level
         reference = bar.open if position == _AT_OPEN else level
         price = self._resting_price(order, bar, reference, quantity)
         note = "gap through the level: filled at the open" if position == _AT_OPEN else ""
@@ -218,21 +216,17 @@ class SimBroker:
         return f"partial: {quantity:.0f} of {working.remaining:.0f} (participation cap)"
 
     @staticmethod
-    def _path_position(order: Order, bar: Bar, up_bar: bool) -> int:
-        low_at = _FIRST if up_bar else _SECOND
-        high_at = _SECOND if up_bar else _FIRST
-        side = order.side
-        if order.order_type is OrderType.STOP:
-            level = order.stop_price
-            assert level is not None
-            if side is Side.SELL:
-                return _AT_OPEN if bar.open <= level else (low_at if bar.low <= level else _NEVER)
-            return _AT_OPEN if bar.open >= level else (high_at if bar.high >= level else _NEVER)
-        level = order.limit_price
-        assert level is not None
-        if side is Side.SELL:
-            return _AT_OPEN if bar.open >= level else (high_at if bar.high >= level else _NEVER)
-        return _AT_OPEN if bar.open <= level else (low_at if bar.low <= level else _NEVER)
+    def _path_position(working: _Working, bar: Bar, up_bar: bool) -> int:
+        """Where on the bar's path a resting order's level trades: at the open (a gap through
+        it), at the first or the second extreme, or never."""
+        level = working.level
+        if working.reached_from_above:  # a sell stop, a buy limit: the price comes down to it
+            if bar.open <= level:
+                return _AT_OPEN
+            return (_FIRST if up_bar else _SECOND) if bar.low <= level else _NEVER
+        if bar.open >= level:  # a buy stop, a sell limit: the price comes up to it
+            return _AT_OPEN
+        return (_SECOND if up_bar else _FIRST) if bar.high >= level else _NEVER
 
     def _resting_price(self, order: Order, bar: Bar, reference: float, quantity: float) -> float:
         if order.order_type is OrderType.LIMIT:

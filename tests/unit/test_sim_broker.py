@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 from gnosis.core.config import ExecutionConfig
 from gnosis.model.types import Bar, InvalidValue, Order, OrderType, Side
-from gnosis.trading.sim_broker import _NEVER, SimBroker, _Working
+from gnosis.trading.sim_broker import _AT_OPEN, _FIRST, _NEVER, _SECOND, SimBroker, _Working
 
 M = 60 * 10**9
 FREE = ExecutionConfig(slippage_bps=0.0, impact_coefficient=0.0, sell_fee_bps=0.0,
@@ -210,14 +210,29 @@ def test_a_leg_gone_with_its_sibling_does_not_stop_later_orders_on_the_path() ->
 def test_a_resting_order_is_skipped_only_on_bars_that_cannot_fill_it(
         side: Side, order_type: OrderType, level: float, o: float, c: float, up: float,
         down: float) -> None:
-    """The per-bar shortcut (a level the bar does not reach) agrees with the path."""
+    """The per-bar shortcut (a level the bar does not reach) and the broker's path position
+    agree with the path model written from the order's type and side."""
     kind = {"stop_price": level} if order_type is OrderType.STOP else {"limit_price": level}
     order = Order("r", "SPY", side, 10, order_type, ts_created=M, **kind)
     b = bar(1, o, max(o, c) + up, min(o, c) - down, c)
     working = _Working(order)
     reached = (b.low <= working.level) if working.reached_from_above else (b.high >= working.level)
-    position = SimBroker._path_position(order, b, b.close >= b.open)
+    up_bar = b.close >= b.open
+    position = _path_model(order, b, up_bar)
+    assert SimBroker._path_position(working, b, up_bar) == position
     assert reached == (position != _NEVER)
     broker = SimBroker(FREE)
     broker.submit(order)
     assert bool(broker.on_bar(b)) == reached
+
+
+def _path_model(order: Order, b: Bar, up_bar: bool) -> int:
+    """The path O->L->H->C (up bar) or O->H->L->C: where a stop or limit level trades."""
+    low_at, high_at = (_FIRST, _SECOND) if up_bar else (_SECOND, _FIRST)
+    level = order.stop_price if order.order_type is OrderType.STOP else order.limit_price
+    assert level is not None
+    # a sell stop and a buy limit trade when the price comes down to them, the others up
+    down = (order.side is Side.SELL) == (order.order_type is OrderType.STOP)
+    if down:
+        return _AT_OPEN if b.open <= level else (low_at if b.low <= level else _NEVER)
+    return _AT_OPEN if b.open >= level else (high_at if b.high >= level else _NEVER)

@@ -775,7 +775,9 @@ def _liquidity_vote(f, i, open_, close, out):
     found_below = found_above = False
     mask = PROFILE_SLOTS - 1
     for offset in range(1, LIQ_SCAN_BINS + 1):
-        # a bin sits in its home slot unless another bin took it (then probe the table)
+        # a bin sits in its home slot unless another bin took it (then probe the table).
+        # Written out for both sides on purpose: as a helper (even inlined) the scan cost
+        # 0.2-0.5 µs a bar more, measured three ways
         key = here - offset
         held = i[L_PROFILE_KEYS + (key & mask)]
         if held == key:

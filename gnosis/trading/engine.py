@@ -51,7 +51,6 @@ from gnosis.model.intervals import bars_per_year
 from gnosis.model.memory import MemoryAdvice, MemoryEffects, Situation
 from gnosis.model.ports import Broker, EpisodicMemory, Strategy
 from gnosis.model.types import (
-    NANOS_PER_SECOND,
     Bar,
     Decision,
     Fill,
@@ -326,7 +325,7 @@ class Engine:
             return False
         self._last_ts[symbol] = bar.ts_event
         self._last_bar[symbol] = bar
-        self.clock.advance_to(bar.ts_event + bar.interval_s * NANOS_PER_SECOND)  # its close
+        self.clock.advance_to(bar.ts_close)
         index = self._bar_index
         index[symbol] = index.get(symbol, -1) + 1
         self.sequence += 1

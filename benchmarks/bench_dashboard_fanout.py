@@ -75,9 +75,9 @@ def one_run(mode: str, bars: int, speed: float, clients: int, drain_ms: float
     process = engine.on_bar
     thread_time = time.thread_time_ns
 
-    def timed(bar: Any) -> Any:
+    def timed(bar: Any, commit: bool = True) -> Any:  # as Engine.on_bar, the live bot's way
         start, start_cpu = perf_counter_ns(), thread_time()
-        result = process(bar)
+        result = process(bar, commit)
         cpu.append(thread_time() - start_cpu)
         latencies.append(perf_counter_ns() - start)
         return result

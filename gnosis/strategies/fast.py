@@ -119,7 +119,7 @@ def _marks_of(code: int) -> tuple[tuple[str, str], ...]:
 _MARKS = tuple(_marks_of(code) for code in range(5 ** len(_AGENTS)))  # one shared tuple each
 
 
-class _Context(NamedTuple):
+class _BarContext(NamedTuple):
     """What a bar's explanation is formatted from: the step's outputs and the brain's state
     at that bar (which later bars change)."""
 
@@ -135,7 +135,19 @@ class _Context(NamedTuple):
 _new_context = tuple.__new__  # a context a bar: without NamedTuple's length check
 
 
-def _outputs(context: _Context) -> _Context:
+class _Context:
+    """The context as pickled before the step returned its numbers (nine fields: the outputs
+    as a list, and the two counts an abstaining vote names, which the step now writes at the
+    end of its outputs). A brain saved then loads its last context as a ``_BarContext``."""
+
+    def __new__(cls, out: list[float], bars: int, wall: float, source: str,  # type: ignore[misc]
+                hedge_abstains: Vote, last_headline: str, liquidity_bars: int,
+                wyckoff_index: int, news_down: str | None) -> _BarContext:
+        return _BarContext(np.array([*out, liquidity_bars, wyckoff_index]), bars, wall, source,
+                           hedge_abstains, last_headline, news_down)
+
+
+def _outputs(context: _BarContext) -> _BarContext:
     """The context with its outputs as a list of floats (what the formatting reads)."""
     return context._replace(out=context.out.tolist())
 
@@ -210,7 +222,7 @@ class FastBrain:
         self._news = 0.0
         self._last_headline = ""
         self._news_outage = getattr(self.news_provider, "outage", None) is not None
-        self._last_context: _Context | None = None
+        self._last_context: _BarContext | None = None
         self._last_regime: RegimeState | None = None
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -271,7 +283,7 @@ class FastBrain:
                         KeyError(int(f[k.O_LIQUIDITY_KEY])))
         # what the explanation needs: this bar's outputs (later bars overwrite them) and the
         # brain's state at this bar
-        context = _new_context(_Context, (
+        context = _new_context(_BarContext, (
             f[_OUT:_OUT_END].copy(), self.bars, self._wall, self._source,
             self._hedge_abstains, self._last_headline,
             news_outage(self.news_provider) if self._news_outage else None))
@@ -289,7 +301,7 @@ class FastBrain:
             self._last_regime = self._regime(_outputs(self._last_context))
         return self._last_regime
 
-    def explain(self, context: _Context) -> tuple[
+    def explain(self, context: _BarContext) -> tuple[
             tuple[Vote, ...], tuple[tuple[str, str], ...], str, RegimeState]:
         """(votes of the active agents, inactive agents and why, reasoning, regime) of the bar
         whose ``context`` this is, strings exactly as the reference ensemble writes them."""
@@ -360,7 +372,7 @@ class FastBrain:
         self._hmm_version = hmm.version
 
     # -- objects from the step's outputs ---------------------------------------------------------
-    def _regime(self, context: _Context) -> RegimeState:
+    def _regime(self, context: _BarContext) -> RegimeState:
         out = context.out
         code = int(out[_O_PRIMARY])
         trend = out[_O_TREND]
@@ -391,11 +403,11 @@ class FastBrain:
                            reason, context.bars)
 
     @staticmethod
-    def _hedge_vote(context: _Context) -> Vote:
+    def _hedge_vote(context: _BarContext) -> Vote:
         return with_source(FastBrain._gamma_vote(context), context.source)
 
     @staticmethod
-    def _gamma_vote(context: _Context) -> Vote:
+    def _gamma_vote(context: _BarContext) -> Vote:
         out = context.out
         v = _V
         code = out[v]
@@ -422,7 +434,7 @@ class FastBrain:
                     f"short gamma {tilt:+.2f}: dealers chase the {move:+.1f}σ move")
 
     @staticmethod
-    def _liquidity_vote(context: _Context) -> Vote:
+    def _liquidity_vote(context: _BarContext) -> Vote:
         out = context.out
         v = _V + _F
         code = out[v]
@@ -440,7 +452,7 @@ class FastBrain:
                         f"volume); {where}")
         return Vote("liquidity", 0, out[v + 2], f"between volume zones; {where}")
 
-    def _sentiment_vote(self, context: _Context) -> Vote:
+    def _sentiment_vote(self, context: _BarContext) -> Vote:
         out = context.out
         v = _V + 2 * _F
         code = out[v]
@@ -457,7 +469,7 @@ class FastBrain:
                     f"{'bullish' if score > 0 else 'bearish'} {score:+.2f}: {why}")
 
     @staticmethod
-    def _wyckoff_vote(context: _Context) -> Vote:
+    def _wyckoff_vote(context: _BarContext) -> Vote:
         out = context.out
         v = _V + 3 * _F
         if out[v] == k.ABSTAIN:

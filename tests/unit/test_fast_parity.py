@@ -220,3 +220,41 @@ def test_the_decisions_file_is_byte_identical(tmp_path: Path,
     capsys.readouterr()
     assert files[0] == files[1]
     assert files[0].count(b"\n") == 3_001
+
+
+def test_a_context_pickled_in_the_nine_field_form_loads_and_explains_the_same(
+        market: SyntheticMarket) -> None:
+    """A brain saved before the step returned its numbers pickled its last context with
+    nine fields (the outputs as a list, and the two counts an abstaining vote names): it loads
+    as today's context and explains its bar the same. (A state directory written then failed
+    to restore: "_Context.__new__() takes 8 positional arguments but 10 were given".)"""
+    from typing import NamedTuple
+
+    from gnosis.strategies import fast
+    from gnosis.strategies import kernel as k
+
+    bars = [bar for bar in market.bars() if bar.symbol == "SPY"][:20]
+    inputs = simulated_inputs(market, 7)
+    strategy = AgentEnsemble(seed=7, chain_provider=inputs.options, news_provider=inputs.news)
+    for bar in bars:  # liquidity and wyckoff abstain: their reasons name the counts
+        decision = strategy.on_bar(bar)
+    brain = strategy._brains["SPY"].fast
+    context = brain._last_context
+    assert context is not None and len(context.out) == k.OUT_END - k.OUT
+    old_fields = (context.out[:-2].tolist(), *context[1:6], int(context.out[-2]),
+                  int(context.out[-1]), context.news_down)
+
+    # what the old code pickled: a NamedTuple named gnosis.strategies.fast._Context
+    saved = NamedTuple("_Context", [(f"field{n}", object) for n in range(9)])
+    saved.__module__ = "gnosis.strategies.fast"
+    current = fast._Context
+    fast._Context = saved  # type: ignore[misc]
+    try:
+        blob = pickle.dumps(saved(*old_fields))
+    finally:
+        fast._Context = current  # type: ignore[misc]
+    loaded = pickle.loads(blob)
+    assert type(loaded) is fast._BarContext
+    assert brain.explain(loaded) == brain.explain(context)
+    assert brain.explain(loaded)[0] == decision.votes
+    assert decision.votes[1].reasoning == "building the volume profile (20/30 bars)"

@@ -227,13 +227,18 @@ class FastBrain:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         """A snapshot from before the explanation was formatted on demand kept ``last``; one
-        from before the step returned its numbers has a shorter output block."""
+        from before the context was named holds it as a plain tuple; one from before the step
+        returned its numbers has a shorter output block (and a nine-field context, which
+        ``_Context`` loads)."""
         last = state.pop("last", None)
         state.setdefault("_last_context", None)
         state.setdefault("_last_regime", last)
         state.setdefault("_sim_chain", hasattr(state.get("chain_provider"), "exposure"))
         state.setdefault("_news_outage",
                          getattr(state.get("news_provider"), "outage", None) is not None)
+        context = state["_last_context"]
+        if type(context) is tuple:  # saved before the context was named: the nine fields
+            state["_last_context"] = _Context(*context)
         f = state["f"]
         if len(f) < k.FLOATS:  # saved before the step wrote its last outputs: room for them
             state["f"] = np.concatenate((f, np.zeros(k.FLOATS - len(f))))

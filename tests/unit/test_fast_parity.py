@@ -258,3 +258,25 @@ def test_a_context_pickled_in_the_nine_field_form_loads_and_explains_the_same(
     assert brain.explain(loaded) == brain.explain(context)
     assert brain.explain(loaded)[0] == decision.votes
     assert decision.votes[1].reasoning == "building the volume profile (20/30 bars)"
+
+
+def test_a_context_saved_as_a_plain_tuple_loads_and_explains_the_same(
+        market: SyntheticMarket) -> None:
+    """Before the context was named it was pickled as a plain nine-field tuple: a brain saved
+    then reads its last regime (what the dashboard asks right after a restart) the same."""
+    bars = [bar for bar in market.bars() if bar.symbol == "SPY"][:20]
+    inputs = simulated_inputs(market, 7)
+    strategy = AgentEnsemble(seed=7, chain_provider=inputs.options, news_provider=inputs.news)
+    for bar in bars:
+        strategy.on_bar(bar)
+    brain = strategy._brains["SPY"].fast
+    context = brain._last_context
+    assert context is not None
+    state = dict(pickle.loads(pickle.dumps(brain)).__dict__)
+    state["_last_context"] = (context.out[:-2].tolist(), *context[1:6], int(context.out[-2]),
+                              int(context.out[-1]), context.news_down)
+    state["_last_regime"] = None
+    old = FastBrain.__new__(FastBrain)
+    old.__setstate__(state)
+    assert old.last == brain.last
+    assert old.explain(old._last_context) == brain.explain(context)
